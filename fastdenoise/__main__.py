@@ -1,0 +1,5 @@
+"""``python -m fastdenoise`` runs the CLI."""
+
+from fastdenoise.cli import main
+
+main()

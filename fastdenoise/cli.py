@@ -1,0 +1,195 @@
+"""The ``fastdenoise`` command line: a thin Typer layer over the library."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fastdenoise import methods
+from fastdenoise.io import DEFAULT_MAX_PIXELS, FORMAT_BY_SUFFIX
+from fastdenoise.sources import DEFAULT_NAME, Naming, parse_shard, plan_jobs
+
+app = typer.Typer(
+    name="fastdenoise",
+    help="Fast image denoising: native classical filters and trained deep models.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_METHOD = "nlm"
+
+
+def _usage_error(message: str) -> typer.Exit:
+    from fastdenoise.console import error_line
+
+    error_line("usage", message)
+    return typer.Exit(EXIT_USAGE)
+
+
+def parse_params(pairs: list[str], method: methods.Method) -> dict[str, Any]:
+    """``["size=5", "h=0.08"]`` -> typed keyword arguments for ``method``."""
+    by_name = {param.name: param for param in method.params}
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in by_name:
+            known = ", ".join(by_name) or "none"
+            raise ValueError(f"-p {pair}: expected NAME=VALUE with NAME one of: {known}")
+        kind = by_name[name].type
+        try:
+            parsed[name] = (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
+        except ValueError:
+            raise ValueError(f"-p {pair}: {value!r} is not a valid {kind.__name__}") from None
+    return parsed
+
+
+def _read_stdin_list() -> list[str]:
+    return [line.strip() for line in sys.stdin if line.strip()]
+
+
+@app.command()
+def run(
+    inputs: Annotated[
+        list[str], typer.Argument(help="Files, directories (recursive), globs, or - for stdin.")
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output directory.")] = Path(
+        "denoised"
+    ),
+    model: Annotated[
+        str, typer.Option("-m", "--model", help="Method: a model or a filter (see `methods`).")
+    ] = DEFAULT_METHOD,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("-p", "--param", help="Method parameter NAME=VALUE (repeatable)."),
+    ] = None,
+    fp16: Annotated[
+        bool, typer.Option("--fp16", help="Reduced precision for models (bf16 on CPU).")
+    ] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    tile: Annotated[int, typer.Option(help="Tile size in pixels; 0 = whole image.")] = 512,
+    out_format: Annotated[
+        str | None,
+        typer.Option("-f", "--format", help="Output container: png, jpg, tif, webp, bmp."),
+    ] = None,
+    suffix: Annotated[str, typer.Option(help="Text added to each output's stem.")] = "",
+    name: Annotated[
+        str, typer.Option(help="Output name template: {stem} {suffix} {ext} {method}.")
+    ] = DEFAULT_NAME,
+    quality: Annotated[int, typer.Option(help="JPEG/WebP quality (WebP 100 = lossless).")] = 95,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    skip_existing: Annotated[bool, typer.Option(help="Skip inputs whose output exists.")] = False,
+    shard: Annotated[
+        str | None, typer.Option(help="Process only part K/N of the sorted job list (0 <= K < N).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="List what would be done, write nothing.")] = False,
+    fail_fast: Annotated[bool, typer.Option(help="Stop at the first failed file.")] = False,
+    max_pixels: Annotated[
+        int, typer.Option(help="Refuse images larger than this (checked before decoding).")
+    ] = DEFAULT_MAX_PIXELS,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress or report.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Denoise files and directories.
+
+    Example: fastdenoise run ./photos -o ./clean --model nlm
+    """
+    from fastdenoise.console import RunProgress, print_report, progress_enabled, stderr
+    from fastdenoise.pipeline import Interrupted, PipelineOptions, run_pipeline
+
+    try:
+        method = methods.get(model)
+        params = parse_params(param or [], method)
+        if fp16:
+            if "precision" not in {p.name for p in method.params}:
+                raise ValueError(f"--fp16 applies to models; {model!r} is a {method.kind}")
+            params["precision"] = "fp16"
+        fmt = None
+        if out_format is not None:
+            fmt = FORMAT_BY_SUFFIX.get("." + out_format.lower().lstrip("."))
+            if fmt is None:
+                raise ValueError(f"--format {out_format}: use png, jpg, tif, webp or bmp")
+        if overwrite and skip_existing:
+            raise ValueError("--overwrite and --skip-existing exclude each other")
+        shard_spec = parse_shard(shard) if shard else None
+        specs = _read_stdin_list() if inputs == ["-"] else inputs
+        naming = Naming(output, name, suffix, fmt, model)
+        jobs = plan_jobs(specs, naming, shard_spec)
+        denoiser = None if dry_run else method.build(device=device, **params)
+    except (ValueError, KeyError, RuntimeError) as error:
+        raise _usage_error(str(error)) from None
+
+    if dry_run:
+        for job in jobs:
+            state = f"  [red]({job.problem})[/]" if job.problem else ""
+            stderr.print(f"{job.source} -> {job.destination}{state}")
+        stderr.print(f"{len(jobs)} file(s); nothing written (--dry-run)")
+        raise typer.Exit(EXIT_OK)
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise Interrupted(143)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    options = PipelineOptions(
+        tile=tile or None,
+        max_pixels=max_pixels,
+        quality=quality,
+        overwrite=overwrite,
+        skip_existing=skip_existing,
+        fail_fast=fail_fast,
+    )
+    exit_code = EXIT_OK
+    with RunProgress(len(jobs), progress_enabled(quiet)) as progress:
+        try:
+            report = run_pipeline(jobs, denoiser, options, progress, method=model)
+        except KeyboardInterrupt as interrupt:
+            report, exit_code = interrupt.report, 130  # type: ignore[attr-defined]
+        except Interrupted as interrupt:
+            report, exit_code = interrupt.report, interrupt.exit_code  # type: ignore[attr-defined]
+    if not quiet:
+        print_report(report)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    if exit_code == EXIT_OK and report.count("failed"):
+        exit_code = EXIT_FAILED
+    raise typer.Exit(exit_code)
+
+
+@app.command("methods")
+def list_methods() -> None:
+    """List the registered filters and models with their parameters."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="fastdenoise methods", title_justify="left")
+    for column in ("name", "kind", "summary", "parameters (-p NAME=VALUE)"):
+        table.add_column(column)
+    for method in methods.available().values():
+        params = "\n".join(f"{p.name}={p.default!r}: {p.help}" for p in method.params)
+        table.add_row(method.name, method.kind, method.summary, params)
+    Console().print(table)
+
+
+@app.command("sample-images")
+def sample_images(
+    folder: Annotated[Path, typer.Argument(help="Where to write the noisy sample PNGs.")],
+    sigma: Annotated[float, typer.Option(help="Gaussian noise sigma (8-bit units).")] = 25.0,
+    seed: Annotated[int, typer.Option(help="Noise seed.")] = 0,
+) -> None:
+    """Write noisy versions of scikit-image's bundled photos (the embedded demo input)."""
+    from fastdenoise.demo import write_demo_images
+
+    for path in write_demo_images(folder, sigma, seed):
+        typer.echo(str(path))
+
+
+def main() -> None:
+    """Entry point for ``python -m fastdenoise``."""
+    app()

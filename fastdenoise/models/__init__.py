@@ -1,0 +1,1 @@
+"""Deep denoising networks (torch is imported only when a model is built)."""

@@ -1,0 +1,142 @@
+"""Inputs to jobs: files, directories, globs and stdin lists -> (source, destination) pairs.
+
+Outputs mirror each input's relative tree under the output directory. Nothing here reads
+pixels; it only decides which file goes where, and which jobs are invalid before they start
+(an output that would land on an input, two inputs writing the same output).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastdenoise.io import FORMAT_BY_SUFFIX, SUFFIX_BY_FORMAT, TEMP_SUFFIX, format_for
+
+DEFAULT_NAME = "{stem}{suffix}.{ext}"
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file to denoise. ``problem`` is set when the job is known to fail before reading."""
+
+    source: Path
+    destination: Path
+    display: str
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Naming:
+    """How outputs are named and placed."""
+
+    out_dir: Path
+    template: str = DEFAULT_NAME
+    suffix: str = ""
+    out_format: str | None = None  # None keeps the input's container
+    method: str = ""
+
+    def destination(self, relative: Path) -> Path:
+        fmt = self.out_format or format_for(relative) or "PNG"
+        ext = SUFFIX_BY_FORMAT[fmt].lstrip(".")
+        if self.out_format is None:
+            ext = relative.suffix.lstrip(".") or ext  # keep the user's spelling (.jpeg, .TIF)
+        name = self.template.format(
+            stem=relative.stem, suffix=self.suffix, ext=ext, method=self.method
+        )
+        return self.out_dir / relative.parent / name
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse ``K/N`` (0 <= K < N) for splitting a job list across machines."""
+    try:
+        index_text, count_text = text.split("/")
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        raise ValueError(f"--shard expects K/N such as 0/4, got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"--shard {text}: need 0 <= K < N")
+    return index, count
+
+
+def _is_candidate(path: Path) -> bool:
+    return path.suffix.lower() in FORMAT_BY_SUFFIX and not path.name.endswith(TEMP_SUFFIX)
+
+
+def _walk(root: Path, exclude: Path | None) -> Iterable[Path]:
+    """Files under ``root`` (symlinked directories are not followed, so loops cannot occur)."""
+    for folder, subdirs, files in os.walk(root, followlinks=False):
+        here = Path(folder)
+        subdirs[:] = sorted(
+            d
+            for d in subdirs
+            if not d.startswith(".") and (exclude is None or (here / d).resolve() != exclude)
+        )
+        for name in sorted(files):
+            path = here / name
+            if not name.startswith(".") and _is_candidate(path):
+                yield path
+
+
+def expand(specs: Iterable[str], exclude: Path | None = None) -> list[tuple[Path, Path, str | None]]:
+    """Expand input specs to ``(file, path relative to its input root, problem)`` triples."""
+    found: list[tuple[Path, Path, str | None]] = []
+    for spec in specs:
+        path = Path(spec)
+        if _GLOB_CHARS & set(spec) and not path.exists():
+            root = _glob_root(path)
+            matches = sorted(Path(m) for m in glob.glob(spec, recursive=True))
+            files = [m for m in matches if m.is_file() and _is_candidate(m)]
+            if not files:
+                found.append((path, Path(path.name), "no image matches this pattern"))
+            found.extend((m, m.relative_to(root), None) for m in files)
+        elif path.is_dir():
+            found.extend((f, f.relative_to(path), None) for f in _walk(path, exclude))
+        elif path.is_file() or path.is_symlink() or not path.exists():
+            problem = None
+            if not path.exists():
+                problem = "dangling symlink" if path.is_symlink() else "no such file"
+            found.append((path, Path(path.name), problem))
+    return found
+
+
+def _glob_root(pattern: Path) -> Path:
+    parts: list[str] = []
+    for part in pattern.parts:
+        if _GLOB_CHARS & set(part):
+            break
+        parts.append(part)
+    return Path(*parts) if parts else Path(".")
+
+
+def plan_jobs(
+    specs: Iterable[str],
+    naming: Naming,
+    shard: tuple[int, int] | None = None,
+) -> list[Job]:
+    """Turn input specs into jobs, marking the ones that must not run."""
+    out_root = naming.out_dir.resolve()
+    expanded = expand(specs, exclude=out_root)
+    unique: dict[Path, tuple[Path, Path, str | None]] = {}
+    for source, relative, problem in expanded:
+        unique.setdefault(source.absolute(), (source, relative, problem))
+    items = sorted(unique.values(), key=lambda item: str(item[0]))
+    if shard is not None:
+        index, count = shard
+        items = items[index::count]
+
+    jobs: list[Job] = []
+    claimed: dict[Path, str] = {}
+    for source, relative, problem in items:
+        destination = naming.destination(relative)
+        key = destination.resolve()
+        if problem is None and source.exists() and key == source.resolve():
+            problem = "output would overwrite the input; choose another -o or --suffix"
+        if problem is None and key in claimed:
+            problem = f"output {destination} is also the output of {claimed[key]}"
+        claimed.setdefault(key, str(source))
+        jobs.append(Job(source, destination, str(source), problem))
+    return jobs
