@@ -115,7 +115,9 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     return Picture(pixels, alpha, fmt, exif_bytes, icc)
 
 
-def _decode_pixels(path: Path, handle: Image.Image, fmt: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _decode_pixels(
+    path: Path, handle: Image.Image, fmt: str
+) -> tuple[np.ndarray, np.ndarray | None]:
     if fmt == "PNG" and _png_bit_depth(path) == 16:
         return _decode_png16(path)
     if fmt == "TIFF":
@@ -188,9 +190,7 @@ def _decode_pillow(handle: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
         mode in ("P", "L", "RGB") and "transparency" in handle.info
     )
-    gray = mode in ("1", "L", "LA", "La", "I") or (
-        mode in ("P", "PA") and _palette_is_gray(handle)
-    )
+    gray = mode in ("1", "L", "LA", "La", "I") or (mode in ("P", "PA") and _palette_is_gray(handle))
     target = ("LA" if has_alpha else "L") if gray else ("RGBA" if has_alpha else "RGB")
     array = np.asarray(handle.convert(target))
     if array.ndim == 2:

@@ -11,6 +11,7 @@ Outputs are written atomically, so an interrupted run leaves no partial image.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -18,8 +19,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from fastdenoise.io import DEFAULT_MAX_PIXELS, ImageError, Picture, encode_image, format_for
-from fastdenoise.io import read_image, write_atomic
+from fastdenoise.io import (
+    DEFAULT_MAX_PIXELS,
+    ImageError,
+    Picture,
+    encode_image,
+    format_for,
+    read_image,
+    write_atomic,
+)
 from fastdenoise.methods import Denoiser
 from fastdenoise.sources import Job
 from fastdenoise.tiler import DEFAULT_TILE, run_tiled
@@ -224,10 +232,8 @@ class _Run:
     def drain(self, source: queue.Queue, thread: threading.Thread) -> None:
         """Unblock a producer after an interrupt by emptying its queue until it ends."""
         while thread.is_alive():
-            try:
+            with contextlib.suppress(queue.Empty):
                 source.get(timeout=0.05)
-            except queue.Empty:
-                pass
 
 
 def run_pipeline(

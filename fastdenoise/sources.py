@@ -81,7 +81,9 @@ def _walk(root: Path, exclude: Path | None) -> Iterable[Path]:
                 yield path
 
 
-def expand(specs: Iterable[str], exclude: Path | None = None) -> list[tuple[Path, Path, str | None]]:
+def expand(
+    specs: Iterable[str], exclude: Path | None = None
+) -> list[tuple[Path, Path, str | None]]:
     """Expand input specs to ``(file, path relative to its input root, problem)`` triples."""
     found: list[tuple[Path, Path, str | None]] = []
     for spec in specs:

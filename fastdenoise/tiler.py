@@ -17,6 +17,7 @@ output array of the caller's dtype.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -31,7 +32,7 @@ def split_evenly(length: int, tile: int) -> list[tuple[int, int]]:
     """Split ``range(length)`` into near-equal cores of at most ``tile`` pixels."""
     count = max(1, math.ceil(length / tile))
     bounds = [round(i * length / count) for i in range(count + 1)]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+    return list(itertools.pairwise(bounds))
 
 
 def _ramp_weights(core: tuple[int, int], length: int, margin: int) -> tuple[int, np.ndarray]:
