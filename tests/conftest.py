@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,15 @@ class Identity(Denoiser):
         return tile.copy()
 
 
+class Slow(BoxBlur):
+    """A test-only filter that takes its time (for interrupt tests)."""
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        time.sleep(0.05)
+        return super().__call__(tile)
+
+
+methods.register(Method("test-slow", "filter", "test-only slow blur", Slow))
 methods.register(
     Method("test-box", "filter", "test-only box blur", BoxBlur, (Param("radius", 2, "r", int),))
 )
