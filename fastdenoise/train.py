@@ -1,0 +1,404 @@
+"""Training: random patches, AdamW + cosine decay, validation, atomic resumable checkpoints.
+
+A run lives in one folder (``out``):
+
+* ``ckpt-<step>.safetensors``: model, optimizer moments (and EMA weights) at a step;
+* ``state.json``: the config, step, RNG states, history and the sha256 of the checkpoint it
+  belongs to. It is written (temp file + rename) after its checkpoint, so a crash at any
+  moment leaves a consistent pair; ``resume=True`` continues exactly where it stopped;
+* ``best.safetensors`` + ``best.json``: the weights with the best validation PSNR so far.
+
+Run it with ``python -m fastdenoise.train --help`` (or ``fastdenoise train``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from fastdenoise import datasets, evaluate, noise
+from fastdenoise.models.zoo import build_model
+
+STATE = "state.json"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved in ``state.json``)."""
+
+    out: str
+    model: str = "mwcnn"
+    params: dict[str, Any] = field(default_factory=dict)
+    channels: int = 3
+    data: list[str] = field(default_factory=list)
+    pairs: list[str] = field(default_factory=list)
+    pairs_layout: str = "auto"
+    pair_fraction: float = 0.5
+    noise: str = "gaussian:sigma=0-55"
+    patch: int = 96
+    batch: int = 8
+    iters: int = 100_000
+    lr: float = 4e-4
+    min_lr: float = 1e-6
+    warmup: int = 500
+    weight_decay: float = 1e-4
+    grad_clip: float = 0.0
+    loss: str = "l1"
+    ema: float = 0.0
+    bf16: bool = True
+    threads: int = 1
+    seed: int = 0
+    init: str | None = None
+    val: str | None = None
+    val_sigma: float = 25.0
+    val_count: int = 8
+    val_every: int = 2000
+    ckpt_every: int = 500
+    log_every: int = 50
+
+
+# ---------------------------------------------------------------------------------------------
+# small pieces
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up then cosine decay from ``lr`` to ``min_lr`` at ``iters``."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.iters - cfg.warmup))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def loss_fn(name: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``l1``, ``charbonnier`` (eps 1e-3), ``mse`` or ``psnr`` (mean of -PSNR per patch)."""
+    diff = out - target
+    if name == "l1":
+        return diff.abs().mean()
+    if name == "charbonnier":
+        return torch.sqrt(diff * diff + 1e-6).mean()
+    if name == "mse":
+        return (diff * diff).mean()
+    if name == "psnr":
+        mse = (diff * diff).flatten(1).mean(1)
+        return (10.0 * torch.log10(mse + 1e-10)).mean()
+    raise ValueError(f"unknown loss {name!r}; use l1, charbonnier, mse or psnr")
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_atomic(path: Path, write: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically (temp file + rename)."""
+    _write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1) + "\n"))
+
+
+def save_weights(
+    path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str] | None = None
+) -> None:
+    """Save contiguous CPU tensors as safetensors, atomically."""
+    flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    _write_atomic(path, lambda tmp: save_file(flat, str(tmp), metadata=meta))
+
+
+@contextmanager
+def stop_requests() -> Iterator[dict[str, bool]]:
+    """Turn SIGINT/SIGTERM into a flag the loop checks, so it can checkpoint and exit."""
+    flag = {"stop": False}
+
+    def handler(signum: int, frame: Any) -> None:
+        flag["stop"] = True
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+# ---------------------------------------------------------------------------------------------
+# the trainer
+
+
+class Trainer:
+    """One training run: model, optimizer, data and checkpoint state."""
+
+    def __init__(self, cfg: TrainConfig, console: Console | None = None) -> None:
+        self.cfg, self.console = cfg, console or Console(stderr=True, soft_wrap=True)
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        torch.set_num_threads(max(1, cfg.threads))
+        try:
+            import cv2
+
+            cv2.setNumThreads(1)
+        except ImportError:  # pragma: no cover
+            pass
+        torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.model = build_model(cfg.model, channels=cfg.channels, **cfg.params)
+        if cfg.init:
+            self.model.load_state_dict(load_file(cfg.init), strict=True)
+        self.model = self.model.to(memory_format=torch.channels_last)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.ema = [p.detach().clone() for p in self.params] if cfg.ema else None
+        self.optim = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.step, self.history, self.best = 0, [], -math.inf
+        self.wall, self.cpu = 0.0, 0.0
+        self.sampler: datasets.PatchSampler | None = None
+
+    # -- data ---------------------------------------------------------------------------------
+    def load_data(self) -> datasets.PatchSampler:
+        cfg = self.cfg
+        clean = datasets.load_clean(cfg.data, cfg.channels) if cfg.data else []
+        pair_files = [p for root in cfg.pairs for p in datasets.find_pairs(root, cfg.pairs_layout)]
+        pairs = datasets.load_pairs(pair_files, cfg.channels)
+        self.console.print(f"data: {len(clean)} clean images, {len(pairs)} real pairs")
+        fn = noise.parse(cfg.noise) if clean else None
+        return datasets.PatchSampler(clean, fn, pairs, cfg.patch, cfg.pair_fraction)
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        assert self.sampler is not None
+        noisy, clean = self.sampler.sample(self.rng, self.cfg.batch)
+        to = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2)  # noqa: E731  (NHWC memory)
+        return to(noisy), to(clean)
+
+    # -- one step -----------------------------------------------------------------------------
+    def train_step(self) -> float:
+        cfg = self.cfg
+        noisy, clean = self.batch()
+        for group in self.optim.param_groups:
+            group["lr"] = lr_at(self.step, cfg)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            out = self.model(noisy)
+        loss = loss_fn(cfg.loss, out.float(), clean)
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        self.optim.step()
+        if self.ema is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(self.ema, self.params, 1.0 - cfg.ema)
+        self.step += 1
+        return float(loss.detach())
+
+    # -- weights for evaluation/export --------------------------------------------------------
+    def eval_state(self) -> dict[str, torch.Tensor]:
+        """The weights to evaluate and export (EMA weights when enabled)."""
+        state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if self.ema is not None:
+            names = [n for n, p in self.model.named_parameters() if p.requires_grad]
+            state.update({n: e.clone() for n, e in zip(names, self.ema, strict=True)})
+        return state
+
+    def validate(self) -> evaluate.Result | None:
+        cfg = self.cfg
+        if not cfg.val:
+            return None
+        model = build_model(cfg.model, channels=cfg.channels, **cfg.params)
+        model.load_state_dict(self.eval_state())
+        model.eval()
+        count = len(datasets.list_images(cfg.val))
+        indices = sorted({round(i) for i in np.linspace(0, count - 1, min(cfg.val_count, count))})
+        fn = evaluate.module_fn(model.to(memory_format=torch.channels_last), model.multiple)
+        return evaluate.evaluate_awgn(fn, cfg.val, cfg.val_sigma, cfg.channels, indices)
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def save(self) -> Path:
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        for index, param in enumerate(self.params):
+            st = self.optim.state.get(param)
+            if st:
+                tensors[f"optim.{index}.exp_avg"] = st["exp_avg"]
+                tensors[f"optim.{index}.exp_avg_sq"] = st["exp_avg_sq"]
+                tensors[f"optim.{index}.step"] = torch.as_tensor(st["step"]).reshape(1).float()
+        if self.ema is not None:
+            tensors.update({f"ema.{i}": e for i, e in enumerate(self.ema)})
+        tensors["rng.torch"] = torch.get_rng_state()
+        path = self.out / f"ckpt-{self.step:07d}.safetensors"
+        save_weights(path, tensors)
+        state = {
+            "config": asdict(self.cfg),
+            "step": self.step,
+            "checkpoint": path.name,
+            "sha256": sha256_file(path),
+            "rng": self.rng.bit_generator.state,
+            "best_psnr": None if self.best == -math.inf else self.best,
+            "wall_seconds": self.wall,
+            "cpu_seconds": self.cpu,
+            "history": self.history,
+        }
+        write_json(self.out / STATE, state)
+        for old in self.out.glob("ckpt-*.safetensors"):
+            if old != path:
+                old.unlink(missing_ok=True)
+        return path
+
+    def restore(self) -> None:
+        state = json.loads((self.out / STATE).read_text())
+        path = self.out / state["checkpoint"]
+        if sha256_file(path) != state["sha256"]:
+            raise RuntimeError(f"checkpoint {path} does not match {STATE} (sha256 differs)")
+        tensors = load_file(str(path))
+        self.model.load_state_dict(
+            {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+        )
+        for index, param in enumerate(self.params):
+            if f"optim.{index}.exp_avg" in tensors:
+                self.optim.state[param] = {
+                    "step": tensors[f"optim.{index}.step"].reshape(()).clone(),
+                    "exp_avg": tensors[f"optim.{index}.exp_avg"],
+                    "exp_avg_sq": tensors[f"optim.{index}.exp_avg_sq"],
+                }
+        if self.ema is not None:
+            self.ema = [tensors[f"ema.{i}"] for i in range(len(self.params))]
+        torch.set_rng_state(tensors["rng.torch"])
+        self.rng.bit_generator.state = state["rng"]
+        self.step, self.history = state["step"], state["history"]
+        self.best = -math.inf if state["best_psnr"] is None else state["best_psnr"]
+        self.wall, self.cpu = state["wall_seconds"], state["cpu_seconds"]
+
+    def save_best(self, result: evaluate.Result) -> None:
+        meta = {
+            "arch": self.cfg.model,
+            "config": {"channels": self.cfg.channels, **self.cfg.params},
+            "step": self.step,
+            "val": {"set": result.name, "psnr": result.psnr, "ssim": result.ssim},
+            "train": asdict(self.cfg),
+            "cpu_hours": self.cpu / 3600,
+            "wall_hours": self.wall / 3600,
+        }
+        save_weights(self.out / "best.safetensors", self.eval_state())
+        meta["sha256"] = sha256_file(self.out / "best.safetensors")
+        write_json(self.out / "best.json", meta)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self, resume: bool = False, until: int | None = None) -> dict[str, Any]:
+        """Train to ``cfg.iters`` (or stop, checkpointed, at step ``until``)."""
+        cfg, con = self.cfg, self.console
+        if resume and (self.out / STATE).exists():
+            self.restore()
+            con.print(f"resumed from step {self.step} ({self.out / STATE})")
+        self.sampler = self.load_data()
+        n_params = sum(p.numel() for p in self.params)
+        con.print(f"model {cfg.model} {cfg.params}: {n_params / 1e6:.3f}M parameters")
+        stopped, losses = False, []
+        tick_wall, tick_cpu = time.perf_counter(), time.process_time()
+        log_wall, log_step = self.wall, self.step
+        with stop_requests() as flag:
+            last = cfg.iters if until is None else min(until, cfg.iters)
+            while self.step < last and not flag["stop"]:
+                losses.append(self.train_step())
+                now_wall, now_cpu = time.perf_counter(), time.process_time()
+                self.wall += now_wall - tick_wall
+                self.cpu += now_cpu - tick_cpu
+                tick_wall, tick_cpu = now_wall, now_cpu
+                done = self.step >= cfg.iters
+                if self.step % cfg.log_every == 0 or done:
+                    dt = self.wall - log_wall
+                    rate = (self.step - log_step) / dt if dt > 0 else 0.0
+                    pix = rate * cfg.batch * cfg.patch**2 / 1e3
+                    con.print(
+                        f"step {self.step}/{cfg.iters} loss {np.mean(losses):.5f} "
+                        f"lr {lr_at(self.step - 1, cfg):.2e} {rate:.2f} it/s {pix:.0f} kpix/s "
+                        f"cpu {self.cpu / 3600:.2f} h",
+                        highlight=False,
+                    )
+                    log_wall, log_step, losses = self.wall, self.step, []
+                if cfg.val and (self.step % cfg.val_every == 0 or done):
+                    self._validate_and_record()
+                    tick_wall, tick_cpu = time.perf_counter(), time.process_time()
+                if self.step % cfg.ckpt_every == 0 or self.step == last:
+                    self.save()
+                    tick_wall, tick_cpu = time.perf_counter(), time.process_time()
+            if flag["stop"]:
+                stopped = True
+                self.save()
+                con.print(f"stopped at step {self.step}; checkpoint written, resume with --resume")
+        return {"step": self.step, "best_psnr": self.best, "stopped": stopped}
+
+    def _validate_and_record(self) -> None:
+        result = self.validate()
+        if result is None:
+            return
+        entry = {
+            "step": self.step,
+            "psnr": round(result.psnr, 4),
+            "ssim": round(result.ssim, 5),
+            "cpu_hours": round(self.cpu / 3600, 3),
+        }
+        self.history.append(entry)
+        improved = result.psnr > self.best
+        if improved:
+            self.best = result.psnr
+            self.save_best(result)
+        self.console.print(
+            f"val step {self.step}: {result.summary()}{' (best)' if improved else ''}",
+            highlight=False,
+        )
+
+
+RESUMABLE = ("iters", "threads", "val", "val_count", "val_every", "ckpt_every", "log_every")
+
+
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    overrides: dict[str, Any] | None = None,
+    console: Console | None = None,
+    until: int | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) a training run; returns ``{"step", "best_psnr", "stopped"}``.
+
+    With ``resume`` and a ``state.json`` in ``cfg.out``, the saved config is used and only the
+    fields in ``RESUMABLE`` may be changed through ``overrides`` (a new ``iters`` reshapes the
+    rest of the cosine schedule). ``until`` stops early at that step (checkpointed).
+    """
+    state_path = Path(cfg.out) / STATE
+    overrides = overrides or {}
+    if resume and state_path.exists():
+        cfg = TrainConfig(**json.loads(state_path.read_text())["config"])
+        bad = sorted(set(overrides) - set(RESUMABLE))
+        if bad:
+            raise ValueError(
+                f"cannot change {', '.join(bad)} on resume (only {', '.join(RESUMABLE)})"
+            )
+    for name, value in overrides.items():
+        setattr(cfg, name, value)
+    return Trainer(cfg, console).run(resume=resume, until=until)
+
+
+if __name__ == "__main__":
+    import typer
+
+    from fastdenoise.cli_train import train as train_command
+
+    typer.run(train_command)
