@@ -1,0 +1,78 @@
+"""Noise identification on a generated set with known noise type and level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import data
+
+from fastdenoise.analyze import identify
+
+IMAGES = ("astronaut", "chelsea", "coffee", "camera", "rocket", "coins", "cat", "clock")
+
+
+def _crop(name: str) -> np.ndarray:
+    image = getattr(data, name)()
+    image = image[:256, :256] if image.ndim == 2 else image[:256, :256, :3]
+    return image.astype(np.float64) / 255.0
+
+
+def _u8(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8)
+
+
+def _cases(clean: np.ndarray, rng: np.random.Generator):
+    for sigma in (10, 15, 25, 50):
+        yield "gaussian", sigma, _u8(clean + rng.normal(0, sigma / 255, clean.shape))
+    for peak in (30.0, 100.0):
+        yield "poisson", peak, _u8(rng.poisson(clean * peak) / peak)
+    for level in (25, 50):
+        yield "speckle", level, _u8(clean * (1 + rng.normal(0, level / 255, clean.shape)))
+    hit = rng.random(clean.shape[:2]) < 0.05
+    impulses = clean.copy()
+    impulses[hit] = (
+        rng.integers(0, 2, hit.sum())[:, None] if clean.ndim == 3 else rng.integers(0, 2, hit.sum())
+    )
+    yield "salt-and-pepper", 0.05, _u8(impulses)
+    yield "clean", 0, _u8(clean)
+
+
+@pytest.fixture(scope="module")
+def verdicts():
+    rng = np.random.default_rng(7)
+    rows = []
+    for name in IMAGES:
+        for kind, level, noisy in _cases(_crop(name), rng):
+            rows.append((name, kind, level, identify(noisy)))
+    return rows
+
+
+def test_noise_type_right_for_at_least_90_percent(verdicts):
+    assert len(verdicts) >= 40
+    right = [report.kind == kind for _, kind, _, report in verdicts]
+    wrong = [(n, k, r.kind, r.evidence()) for (n, k, _, r), ok in zip(verdicts, right) if not ok]
+    assert np.mean(right) >= 0.90, wrong
+
+
+def test_gaussian_sigma_within_15_percent(verdicts):
+    errors = [
+        abs(report.sigma - level) / level
+        for _, kind, level, report in verdicts
+        if kind == "gaussian"
+    ]
+    assert max(errors) <= 0.15, errors
+
+
+def test_salt_and_pepper_fraction_is_measured(verdicts):
+    fractions = [r.level for _, kind, _, r in verdicts if kind == "salt-and-pepper"]
+    assert all(0.02 < f < 0.06 for f in fractions), fractions
+
+
+def test_gray_float_and_uint16_inputs():
+    clean = _crop("camera")
+    noisy = clean + np.random.default_rng(0).normal(0, 25 / 255, clean.shape)
+    as16 = np.clip(np.rint(noisy * 65535), 0, 65535).astype(np.uint16)
+    for image in (np.clip(noisy, 0, 1).astype(np.float32), as16):
+        report = identify(image)
+        assert report.kind == "gaussian"
+        assert abs(report.sigma - 25) / 25 < 0.15
