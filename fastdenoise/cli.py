@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from fastdenoise import methods
+from fastdenoise.cli_train import train as train_command
 from fastdenoise.io import DEFAULT_MAX_PIXELS, FORMAT_BY_SUFFIX
 from fastdenoise.sources import DEFAULT_NAME, Naming, parse_shard, plan_jobs
 
@@ -146,7 +147,8 @@ def run(
         fail_fast=fail_fast,
     )
     exit_code = EXIT_OK
-    with RunProgress(len(jobs), progress_enabled(quiet)) as progress:
+    show_choices = method.kind == "meta" and not quiet
+    with RunProgress(len(jobs), progress_enabled(quiet), show_choices) as progress:
         try:
             report = run_pipeline(jobs, denoiser, options, progress, method=model)
         except KeyboardInterrupt as interrupt:
@@ -188,6 +190,51 @@ def sample_images(
 
     for path in write_demo_images(folder, sigma, seed):
         typer.echo(str(path))
+
+
+@app.command()
+def analyze(
+    images: Annotated[list[Path], typer.Argument(help="Image files to analyse.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """Identify each image's noise type and level, with the evidence.
+
+    Example: fastdenoise analyze photo.jpg scan.png
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from fastdenoise.analyze import identify
+    from fastdenoise.console import error_line
+    from fastdenoise.io import ImageError, read_image
+
+    rows, failed = [], 0
+    for path in images:
+        try:
+            report = identify(read_image(path).pixels)
+        except ImageError as error:
+            error_line(str(path), str(error))
+            failed += 1
+            continue
+        rows.append({"file": str(path), **report.to_dict(), "evidence": report.evidence()})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        table = Table(title="noise analysis (levels in 8-bit units)", title_justify="left")
+        for column in ("file", "noise", "level", "evidence"):
+            table.add_column(column)
+        for row in rows:
+            level = (
+                f"{100 * row['level']:.1f}%"
+                if row["kind"] == "salt-and-pepper"
+                else (f"sigma {row['level']:.1f}")
+            )
+            table.add_row(row["file"], row["kind"], level, row["evidence"])
+        Console().print(table)
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+app.command("train")(train_command)
 
 
 def main() -> None:

@@ -38,8 +38,9 @@ def progress_enabled(quiet: bool) -> bool:
 class RunProgress:
     """A rich bar over files with megapixels and MP/s; prints failures as they happen."""
 
-    def __init__(self, total_files: int, enabled: bool) -> None:
+    def __init__(self, total_files: int, enabled: bool, show_choices: bool = False) -> None:
         self.enabled = enabled
+        self.show_choices = show_choices
         self.megapixels = 0.0
         self.started = time.perf_counter()
         self.progress = Progress(
@@ -73,6 +74,8 @@ class RunProgress:
     def file_done(self, result: FileResult) -> None:
         if result.status == FAILED:
             error_line(result.source, result.reason or "failed")
+        elif self.show_choices and result.method:
+            stderr.print(f"{result.source}: {result.method}", markup=False)
         self.progress.advance(self.task)
 
 

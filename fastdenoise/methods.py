@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-_BUILTIN_MODULES = ("fastdenoise.filters", "fastdenoise.models.zoo")
+_BUILTIN_MODULES = ("fastdenoise.filters", "fastdenoise.models.zoo", "fastdenoise.auto")
 
 
 class UnknownMethodError(KeyError):

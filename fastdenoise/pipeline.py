@@ -44,6 +44,7 @@ class FileResult:
     destination: str
     status: str
     reason: str | None = None
+    method: str | None = None  # the settings used for this file (per-image for -m auto)
     megapixels: float = 0.0
     read_s: float = 0.0
     denoise_s: float = 0.0
@@ -200,11 +201,12 @@ class _Run:
                 self.fail(job, f"denoising failed: {error}", read_s=read_s)
                 continue
             output = Picture(pixels, picture.alpha, picture.format, picture.exif, picture.icc)
-            self.denoised.put((job, output, read_s, time.perf_counter() - started))
+            elapsed = time.perf_counter() - started
+            self.denoised.put((job, output, bound.describe(), read_s, elapsed))
 
     # -- stage 3: encode and write --------------------------------------------------------
     def write_all(self) -> None:
-        for job, picture, read_s, denoise_s in _queue_items(self.denoised):
+        for job, picture, method, read_s, denoise_s in _queue_items(self.denoised):
             if self.stop.is_set():
                 continue
             started = time.perf_counter()
@@ -223,6 +225,7 @@ class _Run:
                     str(job.destination),
                     OK,
                     None,
+                    method,
                     picture.megapixels,
                     write_s=time.perf_counter() - started,
                     **times,

@@ -31,12 +31,14 @@ def test_mirrors_tree_and_reports_json(photo_dir, tmp_path):
     assert report["files"] == {"total": 3, "ok": 3, "failed": 0, "skipped": 0}
     assert set(report["stage_seconds"]) == {"read", "denoise", "write"}
     assert report["megapixels"] > 0 and report["wall_seconds"] > 0
+    assert report["results"][0]["method"] == "BoxBlur"
     first = report["results"][0]
     assert set(first) == {
         "source",
         "destination",
         "status",
         "reason",
+        "method",
         "megapixels",
         "read_s",
         "denoise_s",

@@ -1,0 +1,94 @@
+"""``-m auto``: identify each image's noise, then hand it to the method that suits it.
+
+Impulses go to ``adaptive-median``; clean images pass through untouched; everything else goes
+to the first available of :data:`PREFERRED` (the shipped real-noise model, then NLM fed the
+measured sigma).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastdenoise import methods
+from fastdenoise.analyze import NoiseReport, identify
+from fastdenoise.methods import Denoiser, Method, TilePlan
+
+PREFERRED = ("mwcnn", "nlm")
+
+
+class _Passthrough(Denoiser):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        return tile
+
+    def describe(self) -> str:
+        return f"auto -> unchanged ({self.reason})"
+
+
+class _Chosen(Denoiser):
+    """The chosen method bound to one image, labelled with why it was chosen."""
+
+    def __init__(self, inner: Denoiser, label: str) -> None:
+        self.inner, self.label, self.plan = inner, label, inner.plan
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        return self.inner(tile)
+
+    def describe(self) -> str:
+        return self.label
+
+
+class AutoDenoiser(Denoiser):
+    """Picks a method per image from :func:`fastdenoise.analyze.identify`."""
+
+    plan = TilePlan()
+
+    def __init__(self, device: str = "auto") -> None:
+        self.device = device
+        self._built: dict[str, Denoiser] = {}
+
+    def _build(self, name: str, **params: float) -> Denoiser:
+        key = f"{name}{sorted(params.items())}"
+        if key not in self._built:
+            self._built[key] = methods.get(name).build(device=self.device, **params)
+        return self._built[key]
+
+    def choose(self, report: NoiseReport) -> tuple[str, dict[str, float]]:
+        """The method name and parameters for a noise report."""
+        if report.kind == "salt-and-pepper":
+            return "adaptive-median", {}
+        available = methods.available()
+        for name in PREFERRED:
+            if name in available:
+                try:
+                    self._build(name)
+                except (ValueError, RuntimeError, FileNotFoundError):
+                    continue  # e.g. no shipped weights for this model
+                return name, {}
+        raise RuntimeError("no denoising method is available for -m auto")
+
+    def prepare(self, image: np.ndarray) -> Denoiser:
+        report = identify(image)
+        if report.kind == "clean":
+            return _Passthrough(f"clean: {report.evidence()}")
+        name, params = self.choose(report)
+        chosen = self._build(name, **params).prepare(image)
+        return _Chosen(chosen, f"auto -> {name} ({report.kind}: {report.evidence()})")
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        raise RuntimeError("auto must be prepared on an image before use")
+
+    def describe(self) -> str:
+        return "auto (per-image choice)"
+
+
+methods.register(
+    Method(
+        "auto",
+        "meta",
+        "identify the noise per image, then pick adaptive-median, a model or NLM",
+        AutoDenoiser,
+    )
+)
