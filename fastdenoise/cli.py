@@ -234,6 +234,143 @@ def analyze(
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
+def _bench_methods(names: list[str]) -> list[str]:
+    registered = methods.available()
+    if not names or names == ["all"]:
+        return [
+            name
+            for name, method in registered.items()
+            if method.kind in ("filter", "model") and not name.startswith("test-")
+        ]
+    if names == ["filters"]:
+        return [name for name, method in registered.items() if method.kind == "filter"]
+    for name in names:
+        methods.get(name)  # raises a clear error for an unknown name
+    return names
+
+
+@app.command()
+def bench(
+    method_names: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[METHODS]...", help="Methods to compare, 'filters' or 'all'."),
+    ] = None,
+    data: Annotated[
+        str,
+        typer.Option(help="'default' (scikit-image photos), a clean folder, or a pairs folder."),
+    ] = "default",
+    noise: Annotated[
+        str, typer.Option(help="Synthetic noise, e.g. 'gaussian:15,25,50;salt-pepper:0.1'.")
+    ] = "gaussian:25",
+    limit: Annotated[int | None, typer.Option(help="Use only the first N images.")] = None,
+    tile: Annotated[int, typer.Option(help="Tile size; 0 = whole image.")] = 512,
+    out_format: Annotated[
+        str, typer.Option("--format", help="table, markdown, csv or json.")
+    ] = "table",
+    plot: Annotated[Path | None, typer.Option(help="Write PSNR vs MP/s plot (PNG).")] = None,
+    grid: Annotated[Path | None, typer.Option(help="Write a crop comparison grid (PNG).")] = None,
+) -> None:
+    """Compare methods: PSNR/SSIM of input and output, MP/s and peak memory.
+
+    Example: fastdenoise bench filters --noise gaussian:15,25,50 --plot tradeoff.png
+    """
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from fastdenoise import bench as bench_lib
+    from fastdenoise.console import error_line, progress_enabled, stderr
+
+    if out_format not in ("table", "markdown", "csv", "json"):
+        raise _usage_error(f"--format {out_format}: use table, markdown, csv or json")
+    try:
+        names = _bench_methods(method_names or [])
+        if data == "default":
+            sets = list(
+                bench_lib.synthetic_sets(
+                    bench_lib.default_images()[:limit], bench_lib.parse_noise(noise)
+                )
+            )
+        elif _is_pairs_folder(Path(data)):
+            sets = [("real", bench_lib.real_set(Path(data), limit))]
+        else:
+            images = bench_lib.folder_images(Path(data), limit)
+            sets = list(bench_lib.synthetic_sets(images, bench_lib.parse_noise(noise)))
+    except (ValueError, KeyError, FileNotFoundError) as error:
+        raise _usage_error(str(error)) from None
+
+    rows, grid_outputs = [], {}
+    total = len(names) * sum(len(samples) for _, samples in sets)
+    with Progress(console=stderr, disable=not progress_enabled(False), transient=True) as bar:
+        task = bar.add_task("benchmarking", total=total)
+        for name in names:
+            for label, samples in sets:
+                bar.update(task, description=f"{name} · {label}")
+                try:
+                    row, outputs = bench_lib.bench_method(
+                        name,
+                        samples,
+                        label,
+                        tile=tile or None,
+                        on_image=lambda: bar.advance(task),
+                    )
+                except (ValueError, RuntimeError, FileNotFoundError) as error:
+                    error_line(name, str(error))
+                    bar.advance(task, len(samples))
+                    continue
+                rows.append(row)
+                if label == sets[0][0]:
+                    grid_outputs[name] = outputs[0]
+    if out_format == "json":
+        typer.echo(json.dumps(bench_lib.rows_as_dicts(rows), indent=2))
+    elif out_format == "csv":
+        typer.echo(bench_lib.to_csv(rows), nl=False)
+    elif out_format == "markdown":
+        typer.echo(bench_lib.to_markdown(rows))
+    else:
+        table = Table(title=f"fastdenoise bench · data: {data}", title_justify="left")
+        for column in (
+            "method",
+            "noise",
+            "n",
+            "input PSNR",
+            "input SSIM",
+            "PSNR",
+            "SSIM",
+            "MP/s",
+            "peak MiB",
+        ):
+            left = column in ("method", "noise")
+            table.add_column(column, justify="left" if left else "right", no_wrap=left)
+        for r in rows:
+            table.add_row(
+                r.method,
+                r.noise,
+                str(r.images),
+                f"{r.input_psnr:.2f}",
+                f"{r.input_ssim:.4f}",
+                f"{r.psnr:.2f}",
+                f"{r.ssim:.4f}",
+                f"{r.megapixels_per_s:.3f}",
+                f"{r.peak_mib:.0f}",
+            )
+        Console().print(table)
+    if plot is not None and rows:
+        bench_lib.plot_tradeoff(rows, plot)
+    if grid is not None and grid_outputs:
+        bench_lib.plot_grid(sets[0][1][0], grid_outputs, grid)
+    raise typer.Exit(EXIT_OK if rows else EXIT_FAILED)
+
+
+def _is_pairs_folder(root: Path) -> bool:
+    from fastdenoise.datasets import find_pairs
+
+    try:
+        return bool(find_pairs(root))
+    except (ValueError, FileNotFoundError):
+        return False
+
+
 app.command("train")(train_command)
 
 

@@ -1,0 +1,108 @@
+"""`fastdenoise bench` on a tiny generated set: every format and both pictures."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from fastdenoise.bench import add_noise, parse_noise
+from fastdenoise.cli import app
+from fastdenoise.evaluate import awgn
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def clean_dir(tmp_path, rng):
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    y, x = np.mgrid[0:40, 0:56]
+    for i in range(3):
+        image = np.stack([x * 4 + i * 10, y * 5, (x + y) * 2], -1).clip(0, 255).astype(np.uint8)
+        Image.fromarray(image).save(folder / f"{i}.png")
+    return folder
+
+
+def bench(*args: str):
+    return runner.invoke(app, ["bench", "test-box", "test-identity", *args])
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "markdown", "table"])
+def test_each_format(clean_dir, fmt):
+    result = bench("--data", str(clean_dir), "--noise", "gaussian:15,25", "--format", fmt)
+    assert result.exit_code == 0, result.output
+    if fmt == "json":
+        rows = json.loads(result.stdout)
+        assert len(rows) == 4
+        box = next(r for r in rows if r["method"] == "test-box" and r["noise"] == "gaussian 25")
+        same = next(
+            r for r in rows if r["method"] == "test-identity" and r["noise"] == "gaussian 25"
+        )
+        assert box["psnr"] > box["input_psnr"] + 3  # smoothing a smooth image helps
+        assert abs(same["psnr"] - same["input_psnr"]) < 0.01  # identity changes nothing
+        assert box["images"] == 3 and box["megapixels_per_s"] > 0
+    elif fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert {r["method"] for r in rows} == {"test-box", "test-identity"}
+    elif fmt == "markdown":
+        assert result.stdout.startswith("| method | noise |")
+        assert result.stdout.count("\n") >= 5
+    else:
+        assert "test-box" in result.stdout and "gaussian 25" in result.stdout
+
+
+def test_plot_and_grid_are_pngs_of_expected_size(clean_dir, tmp_path):
+    plot, grid = tmp_path / "plot.png", tmp_path / "grid.png"
+    result = bench(
+        "--data",
+        str(clean_dir),
+        "--plot",
+        str(plot),
+        "--grid",
+        str(grid),
+        "-q" if False else "--format=json",
+    )
+    assert result.exit_code == 0, result.output
+    with Image.open(plot) as image:
+        assert image.format == "PNG" and image.size == (840, 540)
+    with Image.open(grid) as image:  # 4 panels: noisy, two methods, ground truth
+        assert image.format == "PNG" and image.size == (int(2.2 * 4 * 120), int(2.6 * 120))
+
+
+def test_real_pairs_folder(tmp_path, rng):
+    for sub in ("noisy", "gt"):
+        (tmp_path / "pairs" / sub).mkdir(parents=True)
+    clean = rng.integers(60, 200, (32, 32, 3), dtype=np.uint8)
+    noisy = np.clip(clean + rng.normal(0, 10, clean.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(noisy).save(tmp_path / "pairs" / "noisy" / "01.png")
+    Image.fromarray(clean).save(tmp_path / "pairs" / "gt" / "01.png")
+    result = bench("--data", str(tmp_path / "pairs"), "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert rows[0]["noise"] == "real" and rows[0]["images"] == 1
+
+
+def test_noise_specs_and_seeding():
+    assert parse_noise("gaussian:15,25;salt-pepper:0.1") == [
+        ("gaussian", 15.0),
+        ("gaussian", 25.0),
+        ("salt-pepper", 0.1),
+    ]
+    with pytest.raises(ValueError, match="unknown noise"):
+        parse_noise("pink:3")
+    clean = np.full((8, 8, 3), 128, np.uint8)
+    np.testing.assert_array_equal(add_noise(clean, "gaussian", 25, 3), awgn(clean, 25, 3))
+    assert not np.array_equal(
+        add_noise(clean, "poisson", 30, 0), add_noise(clean, "poisson", 30, 1)
+    )
+
+
+def test_unknown_method_is_a_usage_error():
+    result = runner.invoke(app, ["bench", "nope"])
+    assert result.exit_code == 2
