@@ -66,7 +66,7 @@ def test_plot_and_grid_are_pngs_of_expected_size(clean_dir, tmp_path):
         str(plot),
         "--grid",
         str(grid),
-        "-q" if False else "--format=json",
+        "--format=json",
     )
     assert result.exit_code == 0, result.output
     with Image.open(plot) as image:
