@@ -371,6 +371,92 @@ def _is_pairs_folder(root: Path) -> bool:
         return False
 
 
+@app.command()
+def eda(
+    dataset: Annotated[Path, typer.Argument(help="Dataset root: SIDD, NIND or RENOIR layout.")],
+    layout: Annotated[str, typer.Option(help="auto, sidd, nind or renoir.")] = "auto",
+    plots: Annotated[
+        Path | None, typer.Option(help="Write bar charts and a heat map here.")
+    ] = None,
+    measure: Annotated[
+        bool, typer.Option(help="Measure noise (PSNR vs GT, estimated sigma) per pair.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print records as JSON.")] = False,
+) -> None:
+    """Explore a real-noise dataset: phones, ISO, shutter, brightness, and measured noise.
+
+    Example: fastdenoise eda ~/data/SIDD_Small_sRGB_Only --plots eda/
+    """
+    from rich.console import Console
+    from rich.progress import track
+    from rich.table import Table
+
+    from fastdenoise import eda as eda_lib
+    from fastdenoise.console import progress_enabled, stderr
+
+    if layout not in ("auto", *eda_lib.LAYOUTS):
+        raise _usage_error(f"--layout {layout}: use auto, sidd, nind or renoir")
+    try:
+        records = eda_lib.collect(dataset, layout)
+    except (ValueError, FileNotFoundError) as error:
+        raise _usage_error(str(error)) from None
+    if measure:
+        records = [
+            eda_lib.measure(r)
+            for r in track(
+                records,
+                "measuring noise",
+                console=stderr,
+                disable=not progress_enabled(False),
+                transient=True,
+            )
+        ]
+    if as_json:
+        typer.echo(json.dumps(eda_lib.as_dicts(records), indent=2))
+    else:
+        console = Console()
+        console.print(
+            f"[bold]{records[0].dataset}[/]: {len(records)} noisy/clean pairs "
+            f"in {len({r.scene for r in records})} scenes"
+        )
+        for field in ("phone", "iso", "shutter", "brightness"):
+            tally = eda_lib.counts(records, field)
+            if set(tally) == {None}:
+                continue
+            table = Table(title=f"pairs per {field}", title_justify="left")
+            table.add_column(field)
+            table.add_column("pairs", justify="right")
+            for key, value in sorted(tally.items(), key=lambda kv: str(kv[0])):
+                table.add_row(str(key), str(value))
+            console.print(table)
+        cross = eda_lib.cross_table(records, "iso", "phone")
+        phones = sorted({p for row in cross.values() for p in row})
+        if len(phones) > 1 or "unknown" not in phones:
+            table = Table(title="ISO x phone", title_justify="left")
+            table.add_column("ISO")
+            for phone in phones:
+                table.add_column(phone, justify="right")
+            for iso in sorted(cross, key=lambda k: (k is None, k or 0)):
+                table.add_row(str(iso), *[str(cross[iso][p]) for p in phones])
+            console.print(table)
+        if measure:
+            for field in ("iso", "phone"):
+                table = Table(title=f"measured noise per {field}", title_justify="left")
+                for column in (field, "pairs", "noisy PSNR (dB)", "estimated sigma"):
+                    table.add_column(column, justify="left" if column == field else "right")
+                for key, value in eda_lib.noise_by(records, field).items():
+                    table.add_row(
+                        str(key),
+                        str(value["pairs"]),
+                        f"{value['psnr']:.2f}",
+                        f"{value['sigma']:.2f}",
+                    )
+                console.print(table)
+    if plots is not None:
+        for path in eda_lib.write_plots(records, plots):
+            stderr.print(f"wrote {path}")
+
+
 app.command("train")(train_command)
 
 
