@@ -138,6 +138,8 @@ def run(
         raise Interrupted(143)
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    if hasattr(signal, "SIGXFSZ"):  # a file-size limit fails the write (EFBIG), not the process
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     options = PipelineOptions(
         tile=tile or None,
         max_pixels=max_pixels,

@@ -104,7 +104,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     except UnidentifiedImageError:
         raise ImageError("not a recognised image file") from None
     except FileNotFoundError:
-        raise ImageError("file not found") from None
+        raise ImageError("dangling symlink" if path.is_symlink() else "no such file") from None
     except PermissionError:
         raise ImageError("permission denied") from None
     except IsADirectoryError:
