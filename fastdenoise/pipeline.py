@@ -131,6 +131,80 @@ def _queue_items(source: queue.Queue) -> Iterator[Any]:
         yield item
 
 
+def precheck(job: Job, options: PipelineOptions) -> FileResult | None:
+    """The verdict for a job that must not run (planning problem, existing output), else None."""
+    if job.problem:
+        return FileResult(job.display, str(job.destination), FAILED, job.problem)
+    if job.destination.exists():
+        if options.skip_existing:
+            return FileResult(job.display, str(job.destination), SKIPPED, "output exists")
+        if not options.overwrite:
+            reason = "output exists; use --overwrite or --skip-existing"
+            return FileResult(job.display, str(job.destination), FAILED, reason)
+    return None
+
+
+def read_stage(job: Job, max_pixels: int) -> FileResult | tuple[Picture, float]:
+    """Decode one input: the picture and seconds taken, or the failure."""
+    started = time.perf_counter()
+    try:
+        picture = read_image(job.source, max_pixels)
+    except ImageError as error:
+        elapsed = time.perf_counter() - started
+        return FileResult(job.display, str(job.destination), FAILED, str(error), read_s=elapsed)
+    return picture, time.perf_counter() - started
+
+
+def denoise_stage(
+    job: Job,
+    picture: Picture,
+    read_s: float,
+    denoiser: Denoiser,
+    tile: int | None,
+    on_progress: Callable[[int], None] | None = None,
+) -> FileResult | tuple[Picture, str, float, float]:
+    """Denoise one picture: (output picture, settings used, read_s, denoise_s), or the failure."""
+    started = time.perf_counter()
+    try:
+        bound = denoiser.prepare(picture.pixels)
+        pixels = run_tiled(picture.pixels, bound, tile=tile, on_progress=on_progress)
+    except (ValueError, RuntimeError, MemoryError) as error:
+        reason = f"denoising failed: {error}"
+        return FileResult(job.display, str(job.destination), FAILED, reason, read_s=read_s)
+    output = Picture(pixels, picture.alpha, picture.format, picture.exif, picture.icc)
+    return output, bound.describe(), read_s, time.perf_counter() - started
+
+
+def write_stage(
+    job: Job,
+    picture: Picture,
+    method: str,
+    read_s: float,
+    denoise_s: float,
+    options: PipelineOptions,
+) -> FileResult:
+    """Encode and atomically write one output; the file's final result."""
+    started = time.perf_counter()
+    times = {"read_s": read_s, "denoise_s": denoise_s}
+    try:
+        fmt = format_for(job.destination) or picture.format
+        write_atomic(job.destination, encode_image(picture, fmt, options.quality))
+    except (ImageError, OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        reason = f"cannot write {job.destination}: {reason}"
+        return FileResult(job.display, str(job.destination), FAILED, reason, **times)
+    return FileResult(
+        job.display,
+        str(job.destination),
+        OK,
+        None,
+        method,
+        picture.megapixels,
+        write_s=time.perf_counter() - started,
+        **times,
+    )
+
+
 class _Run:
     """State shared by the three stages of one run."""
 
@@ -152,85 +226,43 @@ class _Run:
         if self.sink is not None:
             self.sink.file_done(result)
 
-    def fail(self, job: Job, reason: str, **times: float) -> None:
-        self.record(FileResult(job.display, str(job.destination), FAILED, reason, **times))
-
     # -- stage 1: read ------------------------------------------------------------------
     def read_all(self, jobs: list[Job]) -> None:
         try:
             for job in jobs:
                 if self.stop.is_set():
                     break
-                if job.problem:
-                    self.fail(job, job.problem)
+                verdict = precheck(job, self.options)
+                if verdict is not None:
+                    self.record(verdict)
                     continue
-                if job.destination.exists():
-                    if self.options.skip_existing:
-                        self.record(
-                            FileResult(job.display, str(job.destination), SKIPPED, "output exists")
-                        )
-                        continue
-                    if not self.options.overwrite:
-                        self.fail(job, "output exists; use --overwrite or --skip-existing")
-                        continue
-                started = time.perf_counter()
-                try:
-                    picture = read_image(job.source, self.options.max_pixels)
-                except ImageError as error:
-                    self.fail(job, str(error), read_s=time.perf_counter() - started)
-                    continue
-                self.decoded.put((job, picture, time.perf_counter() - started))
+                outcome = read_stage(job, self.options.max_pixels)
+                if isinstance(outcome, FileResult):
+                    self.record(outcome)
+                else:
+                    self.decoded.put((job, *outcome))
         finally:
             self.decoded.put(_END)
 
     # -- stage 2: denoise (the caller's thread owns the compute device) ------------------
     def denoise_all(self) -> None:
+        progress = self.sink.pixels_done if self.sink else None
         for job, picture, read_s in _queue_items(self.decoded):
             if self.stop.is_set():
                 continue
-            started = time.perf_counter()
-            try:
-                bound = self.denoiser.prepare(picture.pixels)
-                pixels = run_tiled(
-                    picture.pixels,
-                    bound,
-                    tile=self.options.tile,
-                    on_progress=self.sink.pixels_done if self.sink else None,
-                )
-            except (ValueError, RuntimeError, MemoryError) as error:
-                self.fail(job, f"denoising failed: {error}", read_s=read_s)
-                continue
-            output = Picture(pixels, picture.alpha, picture.format, picture.exif, picture.icc)
-            elapsed = time.perf_counter() - started
-            self.denoised.put((job, output, bound.describe(), read_s, elapsed))
+            outcome = denoise_stage(
+                job, picture, read_s, self.denoiser, self.options.tile, progress
+            )
+            if isinstance(outcome, FileResult):
+                self.record(outcome)
+            else:
+                self.denoised.put((job, *outcome))
 
     # -- stage 3: encode and write --------------------------------------------------------
     def write_all(self) -> None:
         for job, picture, method, read_s, denoise_s in _queue_items(self.denoised):
-            if self.stop.is_set():
-                continue
-            started = time.perf_counter()
-            times = {"read_s": read_s, "denoise_s": denoise_s}
-            try:
-                fmt = format_for(job.destination) or picture.format
-                data = encode_image(picture, fmt, self.options.quality)
-                write_atomic(job.destination, data)
-            except (ImageError, OSError, ValueError) as error:
-                reason = getattr(error, "strerror", None) or str(error)
-                self.fail(job, f"cannot write {job.destination}: {reason}", **times)
-                continue
-            self.record(
-                FileResult(
-                    job.display,
-                    str(job.destination),
-                    OK,
-                    None,
-                    method,
-                    picture.megapixels,
-                    write_s=time.perf_counter() - started,
-                    **times,
-                )
-            )
+            if not self.stop.is_set():
+                self.record(write_stage(job, picture, method, read_s, denoise_s, self.options))
 
     def drain(self, source: queue.Queue, thread: threading.Thread) -> None:
         """Unblock a producer after an interrupt by emptying its queue until it ends."""
