@@ -1,0 +1,251 @@
+"""The classical filters as registered methods: parameters, noise level, dispatch to kernels.
+
+``nlm``, ``median``, ``adaptive-median`` and ``wiener`` run the Numba kernels of
+:mod:`fastdenoise.kernels` on the CPU or a CUDA GPU. Noise-dependent defaults come from one
+estimate per image (:func:`estimate_noise`, made in ``prepare``), so every tile of an image uses
+the same settings and tiled output equals untiled output. Levels (``sigma``, ``h``) are on the
+0-255 scale whatever the image's bit depth: ``sigma=25`` means 25/255 of full range.
+
+The estimate is scikit-image's wavelet one; it is good for white Gaussian noise but it
+underestimates real camera noise (often by half), so for real photos pass ``sigma`` explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fastdenoise.methods import Denoiser, Method, Param, TilePlan, register
+from fastdenoise.tiler import to_float
+
+SCALE = 255.0  # levels are given on the 0-255 scale
+ESTIMATE_CROP = 1024  # the noise estimate looks at a central crop of at most this side
+NLM_H_PER_SIGMA = 0.6  # default h = NLM_H_PER_SIGMA * sigma (tuned on Kodak24 at sigma 25)
+MIN_SIGMA = 0.25  # floor for noise-derived defaults (0-255 scale)
+
+SIGMA_HELP = "noise std on the 0-255 scale; default: estimated once per image"
+
+
+def estimate_noise(image: np.ndarray) -> float:
+    """Noise standard deviation of an ``HxWxC`` image, on the 0-255 scale.
+
+    Uses :func:`skimage.restoration.estimate_sigma` (channels averaged) on a central crop of at
+    most ``ESTIMATE_CROP`` pixels a side; returns 0.0 where no estimate can be made.
+    """
+    from skimage.restoration import estimate_sigma
+
+    height, width = image.shape[:2]
+    top, left = max(0, (height - ESTIMATE_CROP) // 2), max(0, (width - ESTIMATE_CROP) // 2)
+    crop = to_float(image[top : top + ESTIMATE_CROP, left : left + ESTIMATE_CROP]).astype(
+        np.float64
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if crop.shape[2] == 1:
+            sigma = estimate_sigma(crop[..., 0])
+        else:
+            sigma = estimate_sigma(crop, channel_axis=-1, average_sigmas=True)
+    sigma = float(sigma) * SCALE
+    return sigma if np.isfinite(sigma) else 0.0
+
+
+@dataclasses.dataclass
+class FilterDenoiser(Denoiser):
+    """A classical filter: float32 ``HxWxC`` tiles in, planar kernels, same shape out."""
+
+    device: str = "auto"
+    name: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        from fastdenoise.kernels import resolve_device
+
+        self.device = resolve_device(self.device)
+
+    @property
+    def plan(self) -> TilePlan:  # type: ignore[override]
+        return TilePlan(halo=self.halo())
+
+    @abstractmethod
+    def halo(self) -> int:
+        """Radius of dependence: output pixels depend on input pixels this far away."""
+
+    @abstractmethod
+    def run(self, planes: np.ndarray) -> np.ndarray:
+        """Filter a float32 ``(C, H, W)`` array."""
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        from fastdenoise.kernels import from_planes, to_planes
+
+        return from_planes(self.run(to_planes(tile)))
+
+    def describe(self) -> str:
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        settings = ", ".join(
+            f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
+            for name, value in values.items()
+            if name != "device"
+        )
+        return f"{self.name}({settings}) on {self.device}"
+
+
+@dataclasses.dataclass
+class Median(FilterDenoiser):
+    size: int = 3
+    name: ClassVar[str] = "median"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from fastdenoise.kernels.median import check_size
+
+        self.size = check_size(self.size)
+
+    def halo(self) -> int:
+        return self.size // 2
+
+    def run(self, planes: np.ndarray) -> np.ndarray:
+        from fastdenoise.kernels import median
+
+        return median(planes, self.size, self.device)
+
+
+@dataclasses.dataclass
+class AdaptiveMedian(FilterDenoiser):
+    max_size: int = 7
+    name: ClassVar[str] = "adaptive-median"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from fastdenoise.kernels.median import check_size
+
+        self.max_size = check_size(self.max_size, "max_size")
+        if self.max_size < 3:
+            raise ValueError(f"max_size must be at least 3, got {self.max_size}")
+
+    def halo(self) -> int:
+        return self.max_size // 2
+
+    def run(self, planes: np.ndarray) -> np.ndarray:
+        from fastdenoise.kernels import adaptive_median
+
+        return adaptive_median(planes, self.max_size, self.device)
+
+
+@dataclasses.dataclass
+class NoiseAware(FilterDenoiser):
+    """A filter whose settings follow the noise level (given, or estimated per image)."""
+
+    sigma: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.sigma is not None:
+            self.sigma = float(self.sigma)
+            if not self.sigma >= 0:
+                raise ValueError(f"sigma must be >= 0, got {self.sigma}")
+
+    def prepare(self, image: np.ndarray) -> Denoiser:
+        if self.sigma is not None:
+            return self
+        return dataclasses.replace(self, sigma=estimate_noise(image))
+
+    def noise_level(self) -> float:
+        """Sigma on the 0-255 scale (estimating needs the whole image: call ``prepare``)."""
+        if self.sigma is None:
+            raise RuntimeError(f"{self.name}: call prepare(image) first, or give sigma")
+        return self.sigma
+
+
+@dataclasses.dataclass
+class Wiener(NoiseAware):
+    size: int = 5
+    name: ClassVar[str] = "wiener"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from fastdenoise.kernels.median import check_size
+
+        self.size = check_size(self.size)
+
+    def halo(self) -> int:
+        return self.size // 2
+
+    def run(self, planes: np.ndarray) -> np.ndarray:
+        from fastdenoise.kernels import wiener
+
+        noise = (self.noise_level() / SCALE) ** 2
+        return wiener(planes, self.size, noise, self.device)
+
+
+@dataclasses.dataclass
+class NonLocalMeans(NoiseAware):
+    patch: int = 7
+    search: int = 21
+    h: float | None = None
+    name: ClassVar[str] = "nlm"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.patch, self.search = int(self.patch), int(self.search)
+        if self.h is not None:
+            self.h = float(self.h)
+            if not self.h > 0:
+                raise ValueError(f"h must be > 0, got {self.h}")
+        if not 1 <= self.patch <= 15:
+            raise ValueError(f"patch must be an integer from 1 to 15, got {self.patch}")
+        if self.search < 1 or self.search % 2 == 0:
+            raise ValueError(f"search must be an odd integer >= 1, got {self.search}")
+
+    def halo(self) -> int:
+        return self.search // 2 + self.patch // 2
+
+    def strength(self) -> float:
+        """h on the 0-255 scale: as given, else ``NLM_H_PER_SIGMA`` times sigma."""
+        if self.h is not None:
+            return self.h
+        return NLM_H_PER_SIGMA * max(self.noise_level(), MIN_SIGMA)
+
+    def run(self, planes: np.ndarray) -> np.ndarray:
+        from fastdenoise.kernels import nlm
+
+        h = self.strength() / SCALE
+        sigma = self.noise_level() / SCALE
+        return nlm(planes, self.patch, self.search, h, sigma, self.device)
+
+
+def _method(cls: type[FilterDenoiser], summary: str, *params: Param) -> Method:
+    def factory(device: str = "auto", **values: Any) -> Denoiser:
+        return cls(device=device, **values)
+
+    return register(Method(cls.name, "filter", summary, factory, params))
+
+
+_method(
+    NonLocalMeans,
+    "Non-local means: averages pixels whose surrounding patches look alike (Gaussian noise).",
+    Param("patch", 7, "side of the compared patches, pixels", int),
+    Param("search", 21, "side of the search window, pixels (odd)", int),
+    Param("h", None, "filter strength on the 0-255 scale; default: 0.6 x sigma", float),
+    Param("sigma", None, SIGMA_HELP + "; subtracted from patch distances", float),
+)
+_method(
+    Median,
+    "Median of each window: removes impulse (salt-and-pepper) noise, keeps edges.",
+    Param("size", 3, "window side, pixels (odd)", int),
+)
+_method(
+    AdaptiveMedian,
+    "Adaptive median: grows the window until its median is not an impulse; replaces "
+    "only impulses (salt-and-pepper noise up to high densities).",
+    Param("max_size", 7, "largest window side, pixels (odd, >= 3)", int),
+)
+_method(
+    Wiener,
+    "Adaptive Wiener: shrinks each pixel toward its local mean where the local variance is "
+    "near the noise power (scipy.signal.wiener with reflected borders).",
+    Param("size", 5, "window side, pixels (odd)", int),
+    Param("sigma", None, SIGMA_HELP + "; noise power is (sigma/255)^2", float),
+)

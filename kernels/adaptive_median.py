@@ -1,0 +1,83 @@
+"""Adaptive median filter (Gonzalez & Woods), reflect borders.
+
+For each pixel value ``z``, windows of side 3, 5, ... ``max_size`` are tried in turn. In the first
+window whose median is not an extreme (``min < med < max``), the pixel keeps ``z`` when ``z`` is
+not an extreme either (``min < z < max``: not an impulse) and is replaced by ``med`` otherwise.
+When every window fails, the output is the median of the largest window.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numba
+import numpy as np
+from numba import prange
+
+from .devices import cuda_map, pixel
+from .layout import PLANES, reflect_pad
+from .median import MAX_SIZE, check_size
+from .rank import min_median_max_network, window_min_median_max
+
+_first_window = min_median_max_network(3)
+
+
+@pixel
+def adaptive_median_pixel(img, c, y, x, radius, buf):
+    """Output at the pixel whose largest window is ``img[c, y:y+2r+1, x:x+2r+1]``."""
+    u = np.uintp
+    cy = y + radius
+    cx = x + radius
+    z = img[u(c), u(cy), u(cx)]
+    low, med, high = _first_window(img, c, cy - 1, cx - 1)
+    if low < med and med < high:
+        return z if (low < z and z < high) else med
+    for r in range(2, radius + 1):
+        low, med, high = window_min_median_max(img, c, cy - r, cx - r, 2 * r + 1, buf)
+        if low < med and med < high:
+            return z if (low < z and z < high) else med
+    return med
+
+
+@numba.njit(parallel=True, nogil=True)
+def _cpu_driver(padded, out, radius):
+    planes, rows, cols = out.shape
+    side = 2 * radius + 1
+    for y in prange(rows):
+        buf = np.empty(side * side, dtype=np.float32)
+        for c in range(planes):
+            for x in range(cols):
+                out[c, y, x] = adaptive_median_pixel(padded, c, y, x, radius, buf)
+
+
+@functools.cache
+def _cuda_kernel():
+    from numba import cuda
+
+    def kernel(padded, radius, out):
+        x, y, c = cuda.grid(3)
+        if c < out.shape[0] and y < out.shape[1] and x < out.shape[2]:
+            buf = cuda.local.array(MAX_SIZE * MAX_SIZE, numba.float32)
+            out[c, y, x] = adaptive_median_pixel(padded, c, y, x, radius, buf)
+
+    return cuda.jit(kernel)
+
+
+def adaptive_median(planes: np.ndarray, max_size: int = 7, device: str = "cpu") -> np.ndarray:
+    """Adaptive median of each plane of a float32 ``(C, H, W)`` array (``max_size`` odd >= 3)."""
+    max_size = check_size(max_size, "max_size")
+    if max_size < 3:
+        raise ValueError(f"max_size must be at least 3, got {max_size}")
+    radius = max_size // 2
+    padded = reflect_pad(planes, radius)
+    if device == "cuda":
+        return cuda_map(_cuda_kernel(), planes.shape, padded, radius)
+    out = np.empty(planes.shape, dtype=np.float32)
+    _cpu_driver(padded, out, radius)
+    return out
+
+
+def cuda_kernels() -> dict[str, tuple[Callable, tuple]]:
+    """Every CUDA kernel of this module with argument types (for the PTX build check)."""
+    return {"adaptive_median": (_cuda_kernel().py_func, (PLANES, numba.int64, PLANES))}

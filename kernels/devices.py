@@ -1,0 +1,78 @@
+"""Where kernels run, and the glue that compiles one per-pixel source for two targets.
+
+Per-pixel math is a plain Python function decorated with :func:`pixel`, which makes it a Numba
+``njit`` dispatcher (inlined into its caller at Numba-IR level, so the CPU drivers' row loops
+can be vectorised). The CPU driver of each filter calls it inside a ``prange`` over rows; the
+CUDA kernel of the same filter calls the very same dispatcher, and Numba compiles it a second
+time, for the CUDA target, when the kernel is first launched. No CUDA code is compiled at import
+time: kernels are built by cached factories on first use.
+
+Under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) kernels run as Python, so :func:`pixel`
+returns the plain function there; the CPU drivers are not usable in such a process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numba
+import numpy as np
+
+DEVICES = ("auto", "cpu", "cuda")
+CUDASIM = bool(numba.config.ENABLE_CUDASIM)
+BLOCK = (32, 8, 1)  # threads per block along (x, y, plane)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class DeviceUnavailableError(RuntimeError):
+    """The requested device cannot be used on this machine; the message is one line."""
+
+
+def cuda_available() -> bool:
+    """True when Numba sees a usable CUDA GPU (or the CUDA simulator is on)."""
+    from numba import cuda
+
+    return bool(cuda.is_available())
+
+
+def resolve_device(device: str) -> str:
+    """Map ``auto``/``cpu``/``cuda`` to the device that will run: ``"cpu"`` or ``"cuda"``."""
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; use one of {', '.join(DEVICES)}")
+    if device == "cpu":
+        return "cpu"
+    if cuda_available():
+        return "cuda"
+    if device == "cuda":
+        raise DeviceUnavailableError(
+            "--device cuda: no CUDA GPU found (numba.cuda.is_available() is False); "
+            "use --device cpu or auto"
+        )
+    return "cpu"
+
+
+def pixel(fn: F) -> F:
+    """Mark per-pixel math: one source, compiled by Numba for the CPU and for CUDA."""
+    if CUDASIM:
+        return fn
+    return numba.njit(fn, inline="always", nogil=True)  # type: ignore[return-value]
+
+
+def launch_config(shape: tuple[int, ...]) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """Grid and block for one thread per element of a ``(planes, rows, cols)`` shape."""
+    planes, rows, cols = shape
+    grid = (-(-cols // BLOCK[0]), -(-rows // BLOCK[1]), planes)
+    return grid, BLOCK
+
+
+def cuda_map(kernel: Any, out_shape: tuple[int, int, int], *args: Any) -> np.ndarray:
+    """Launch ``kernel(*args, out)`` with one thread per output element; return ``out``."""
+    from numba import cuda
+
+    device_args = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in args]
+    out = cuda.device_array(out_shape, dtype=np.float32)
+    grid, block = launch_config(out_shape)
+    kernel[grid, block](*device_args, out)
+    return out.copy_to_host()

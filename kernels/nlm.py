@@ -1,0 +1,252 @@
+"""Non-local means (pixelwise, patch distance over all channels), reflect borders.
+
+Each pixel becomes the weighted mean of the pixels ``q`` in its ``search x search`` window, with
+
+    d(p, q) = max(sum over the patch and channels of (I(p+k) - I(q+k))^2 - 2 sigma^2 C n, 0)
+    w(p, q) = exp(-d(p, q) / (C n h^2)),  and w = 0 where that exponent exceeds 5,
+
+for ``n = patch * patch`` terms per channel. This is scikit-image's fast-mode formulation
+(Darbon et al. 2008; Froment 2014), except that the patch is centred (scikit-image sums over
+``(patch - 1)^2`` pixels offset by one, divides by ``patch^2``, mirrors without repeating the
+edge and uses Schraudolph's approximate exp); see tests/test_filters.py for the exact mapping.
+
+The work is organised by search offset ``t``, as in that formulation: for each ``t`` a field of
+squared differences between the image and the image shifted by ``t``; its vertical patch sums;
+then, per pixel, the horizontal patch sum gives ``d`` and the weight, which is accumulated. Each
+of those per-pixel steps is a :func:`fastdenoise.kernels.devices.pixel` function, called by the
+CPU driver (bands of rows in parallel, fields kept in cache, row loops vectorised) and by the
+CUDA kernels (one launch per step and offset row, one thread per pixel and offset).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numba
+import numpy as np
+from numba import literally, prange
+
+from .devices import launch_config, pixel
+from .layout import PLANES, reflect_pad
+
+CUTOFF = 5.0  # weights with a larger exponent are taken as 0 (as scikit-image does)
+BAND = 16  # rows per CPU work item: keeps the per-offset fields in L1/L2
+MAX_PLANES = 4  # CUDA per-thread accumulators
+
+
+@pixel
+def exp_neg(d):
+    """exp(-d) for 0 <= d <= 5 in float32 (relative error < 3e-5), branch-free."""
+    t = d * np.float32(1.0 / 16.0)  # exp(-d) = exp(-t)^16, exp(-t) by its Taylor series
+    p = np.float32(1.0 / 120.0)
+    p = np.float32(1.0 / 24.0) - t * p
+    p = np.float32(1.0 / 6.0) - t * p
+    p = np.float32(0.5) - t * p
+    p = np.float32(1.0) - t * p
+    p = np.float32(1.0) - t * p
+    p = p * p
+    p = p * p
+    p = p * p
+    return p * p
+
+
+@pixel
+def offset_sqdiff(img, c, y, x, dy, dx):
+    """(I(y, x) - I(y + dy, x + dx))^2 on plane ``c``."""
+    u = np.uintp
+    d = img[u(c), u(y), u(x)] - img[u(c), u(y + dy), u(x + dx)]
+    return d * d
+
+
+@pixel
+def box_down(field, y, x, size):
+    """Sum of ``field[y:y+size, x]``."""
+    u = np.uintp
+    total = np.float32(0.0)
+    for k in range(size):
+        total += field[u(y + k), u(x)]
+    return total
+
+
+@pixel
+def patch_weight(vsums, y, x, size, bias, scale):
+    """Weight from the vertical sums ``vsums[y, x:x+size]`` of one patch's squared differences."""
+    u = np.uintp
+    total = np.float32(0.0)
+    for k in range(size):
+        total += vsums[u(y), u(x + k)]
+    d = max(total - bias, np.float32(0.0)) * scale
+    w = exp_neg(d)
+    return w if d <= np.float32(CUTOFF) else np.float32(0.0)
+
+
+@numba.njit(nogil=True, error_model="numpy")
+def _band(img, out, y0, y1, patch, search, bias, scale):
+    """Rows ``y0:y1`` of ``out``; ``img`` is padded by ``search // 2 + patch // 2``."""
+    planes, _, cols = out.shape
+    reach = search // 2
+    above = (patch - 1) // 2
+    pad = reach + patch // 2
+    rows = y1 - y0
+    span = cols + patch - 1
+    diffs = np.empty((rows + patch - 1, span), dtype=np.float32)
+    vsums = np.empty((rows, span), dtype=np.float32)
+    weights = np.empty(cols, dtype=np.float32)
+    acc = np.zeros((planes, rows, cols), dtype=np.float32)
+    wsum = np.zeros((rows, cols), dtype=np.float32)
+    top = y0 + pad - above
+    left = pad - above
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            for r in range(rows + patch - 1):
+                for x in range(span):
+                    diffs[r, x] = offset_sqdiff(img, 0, top + r, left + x, dy, dx)
+                for c in range(1, planes):
+                    for x in range(span):
+                        diffs[r, x] += offset_sqdiff(img, c, top + r, left + x, dy, dx)
+            for r in range(rows):
+                for x in range(span):
+                    vsums[r, x] = box_down(diffs, r, x, patch)
+            for r in range(rows):
+                for x in range(cols):
+                    w = patch_weight(vsums, r, x, patch, bias, scale)
+                    weights[x] = w
+                    wsum[r, x] += w
+                src = y0 + pad + r + dy
+                for c in range(planes):
+                    for x in range(cols):
+                        acc[c, r, x] += weights[x] * img[c, src, np.uintp(pad + dx + x)]
+    for c in range(planes):
+        for r in range(rows):
+            for x in range(cols):
+                out[c, y0 + r, x] = acc[c, r, x] / wsum[r, x]
+
+
+@numba.njit(parallel=True, nogil=True, error_model="numpy")
+def _cpu_driver(img, out, patch, search, bias, scale):
+    size = literally(patch)  # a constant patch lets the patch loops unroll and rows vectorise
+    rows = out.shape[1]
+    for band in prange((rows + BAND - 1) // BAND):
+        y0 = band * BAND
+        _band(img, out, y0, min(rows, y0 + BAND), size, search, bias, scale)
+
+
+@functools.cache
+def _cuda_kernels() -> dict[str, Callable]:
+    from numba import cuda
+
+    def sqdiff_kernel(img, dy, reach, origin, diffs):
+        # diffs[z, r, x]: offset (dy, z - reach) at padded pixel (r + origin, x + origin)
+        x, r, z = cuda.grid(3)
+        if z < diffs.shape[0] and r < diffs.shape[1] and x < diffs.shape[2]:
+            total = np.float32(0.0)
+            for c in range(img.shape[0]):
+                total += offset_sqdiff(img, c, r + origin, x + origin, dy, z - reach)
+            diffs[z, r, x] = total
+
+    def box_kernel(diffs, patch, vsums):
+        x, r, z = cuda.grid(3)
+        if z < vsums.shape[0] and r < vsums.shape[1] and x < vsums.shape[2]:
+            vsums[z, r, x] = box_down(diffs[z], r, x, patch)
+
+    def accumulate_kernel(img, vsums, dy, reach, pad, patch, bias, scale, acc, wsum):
+        x, y, _ = cuda.grid(3)
+        if y < wsum.shape[0] and x < wsum.shape[1]:
+            sums = cuda.local.array(MAX_PLANES, numba.float32)
+            for c in range(img.shape[0]):
+                sums[c] = np.float32(0.0)
+            total = np.float32(0.0)
+            for z in range(vsums.shape[0]):
+                w = patch_weight(vsums[z], y, x, patch, bias, scale)
+                total += w
+                for c in range(img.shape[0]):
+                    sums[c] += w * img[c, y + pad + dy, x + pad + z - reach]
+            wsum[y, x] += total
+            for c in range(img.shape[0]):
+                acc[c, y, x] += sums[c]
+
+    def normalize_kernel(acc, wsum, out):
+        x, y, c = cuda.grid(3)
+        if c < out.shape[0] and y < out.shape[1] and x < out.shape[2]:
+            out[c, y, x] = acc[c, y, x] / wsum[y, x]
+
+    return {
+        "sqdiff": cuda.jit(sqdiff_kernel),
+        "box": cuda.jit(box_kernel),
+        "accumulate": cuda.jit(accumulate_kernel),
+        "normalize": cuda.jit(normalize_kernel),
+    }
+
+
+def _cuda_nlm(padded, out_shape, patch, search, bias, scale):
+    from numba import cuda
+
+    kernels = _cuda_kernels()
+    _, rows, cols = out_shape
+    reach = search // 2
+    pad = reach + patch // 2
+    origin = pad - (patch - 1) // 2
+    offsets = 2 * reach + 1
+    img = cuda.to_device(padded)
+    diffs = cuda.device_array((offsets, rows + patch - 1, cols + patch - 1), dtype=np.float32)
+    vsums = cuda.device_array((offsets, rows, cols + patch - 1), dtype=np.float32)
+    acc = cuda.to_device(np.zeros(out_shape, dtype=np.float32))
+    wsum = cuda.to_device(np.zeros((rows, cols), dtype=np.float32))
+    out = cuda.device_array(out_shape, dtype=np.float32)
+    for dy in range(-reach, reach + 1):
+        kernels["sqdiff"][launch_config(diffs.shape)](img, dy, reach, origin, diffs)
+        kernels["box"][launch_config(vsums.shape)](diffs, patch, vsums)
+        kernels["accumulate"][launch_config((1, rows, cols))](
+            img, vsums, dy, reach, pad, patch, bias, scale, acc, wsum
+        )
+    kernels["normalize"][launch_config(out_shape)](acc, wsum, out)
+    return out.copy_to_host()
+
+
+def nlm(
+    planes: np.ndarray,
+    patch: int,
+    search: int,
+    h: float,
+    sigma: float = 0.0,
+    device: str = "cpu",
+) -> np.ndarray:
+    """Non-local means of a float32 ``(C, H, W)`` array; ``h`` and ``sigma`` on its own scale.
+
+    ``patch`` is the side of the compared patches (an even side p reaches p/2 - 1 pixels up and
+    left, p/2 down and right), ``search`` the odd side of the window of candidate pixels.
+    """
+    if int(patch) != patch or not 1 <= patch <= 15:
+        raise ValueError(f"patch must be an integer from 1 to 15, got {patch}")
+    if int(search) != search or search < 1 or search % 2 == 0:
+        raise ValueError(f"search must be an odd integer >= 1, got {search}")
+    if not h > 0:
+        raise ValueError(f"h must be > 0, got {h}")
+    if not sigma >= 0:
+        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    patch, search = int(patch), int(search)
+    planes_count = planes.shape[0]
+    terms = planes_count * patch * patch
+    bias = np.float32(2.0 * sigma * sigma * terms)
+    scale = np.float32(1.0 / (terms * h * h))
+    padded = reflect_pad(planes, search // 2 + patch // 2)
+    if device == "cuda":
+        return _cuda_nlm(padded, planes.shape, patch, search, bias, scale)
+    out = np.empty(planes.shape, dtype=np.float32)
+    _cpu_driver(padded, out, patch, search, bias, scale)
+    return out
+
+
+def cuda_kernels() -> dict[str, tuple[Callable, tuple]]:
+    """Every CUDA kernel of this module with argument types (for the PTX build check)."""
+    i64, f32 = numba.int64, numba.float32
+    grid2 = numba.types.Array(f32, 2, "C")
+    kernels = _cuda_kernels()
+    args = {
+        "sqdiff": (PLANES, i64, i64, i64, PLANES),
+        "box": (PLANES, i64, PLANES),
+        "accumulate": (PLANES, PLANES, i64, i64, i64, i64, f32, f32, PLANES, grid2),
+        "normalize": (PLANES, grid2, PLANES),
+    }
+    return {f"nlm_{name}": (kernels[name].py_func, types) for name, types in args.items()}
