@@ -52,6 +52,18 @@ def parse_params(pairs: list[str], method: methods.Method) -> dict[str, Any]:
     return parsed
 
 
+def _parse_cluster(spec: str) -> str:
+    """``ray`` -> "" (start a local Ray), ``ray=HOST:PORT`` -> the address."""
+    kind, _, address = spec.partition("=")
+    if kind != "ray":
+        raise ValueError(f"--cluster {spec}: only 'ray' or 'ray=ADDRESS' is supported")
+    try:
+        import ray  # noqa: F401
+    except ModuleNotFoundError:
+        raise ValueError("--cluster ray needs Ray: pip install 'fastdenoise[ray]'") from None
+    return address
+
+
 def _read_stdin_list() -> list[str]:
     return [line.strip() for line in sys.stdin if line.strip()]
 
@@ -97,6 +109,11 @@ def run(
     ] = DEFAULT_MAX_PIXELS,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress or report.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option(help="Run on Ray Data: 'ray' (local cluster) or 'ray=ADDRESS'."),
+    ] = None,
+    actors: Annotated[int, typer.Option(help="Denoising actors with --cluster ray.")] = 1,
 ) -> None:
     """Denoise files and directories.
 
@@ -119,6 +136,9 @@ def run(
                 raise ValueError(f"--format {out_format}: use png, jpg, tif, webp or bmp")
         if overwrite and skip_existing:
             raise ValueError("--overwrite and --skip-existing exclude each other")
+        ray_address = _parse_cluster(cluster) if cluster else None
+        if cluster and fail_fast:
+            raise ValueError("--fail-fast is not supported with --cluster ray")
         shard_spec = parse_shard(shard) if shard else None
         specs = _read_stdin_list() if inputs == ["-"] else inputs
         naming = Naming(output, name, suffix, fmt, model)
@@ -149,14 +169,33 @@ def run(
         fail_fast=fail_fast,
     )
     exit_code = EXIT_OK
-    show_choices = method.kind == "meta" and not quiet
-    with RunProgress(len(jobs), progress_enabled(quiet), show_choices) as progress:
-        try:
-            report = run_pipeline(jobs, denoiser, options, progress, method=model)
-        except KeyboardInterrupt as interrupt:
-            report, exit_code = interrupt.report, 130  # type: ignore[attr-defined]
-        except Interrupted as interrupt:
-            report, exit_code = interrupt.report, interrupt.exit_code  # type: ignore[attr-defined]
+    if cluster:
+        from fastdenoise.console import error_line
+        from fastdenoise.ray_run import run_on_ray
+
+        report = run_on_ray(
+            jobs,
+            model,
+            params,
+            device,
+            options,
+            ray_address or None,
+            actors,
+            show_progress=progress_enabled(quiet),
+        )
+        for result in report.files:
+            if result.status == "failed":
+                error_line(result.source, result.reason or "failed")
+    else:
+        show_choices = method.kind == "meta" and not quiet
+        with RunProgress(len(jobs), progress_enabled(quiet), show_choices) as progress:
+            try:
+                report = run_pipeline(jobs, denoiser, options, progress, method=model)
+            except KeyboardInterrupt as interrupt:
+                report, exit_code = interrupt.report, 130  # type: ignore[attr-defined]
+            except Interrupted as interrupt:
+                report = interrupt.report  # type: ignore[attr-defined]
+                exit_code = interrupt.exit_code
     if not quiet:
         print_report(report)
     if as_json:
