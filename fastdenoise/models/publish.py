@@ -1,0 +1,150 @@
+"""Ship trained weights: copy a run's best weights into the package and measure them.
+
+``python -m fastdenoise.models.publish export RUN ARCH VARIANT`` writes
+``weights/<arch>-<variant>.safetensors`` (float16 by default) and its JSON metadata (config,
+sha256, training summary). ``... measure ARCH VARIANT --data ../shared/data`` runs the
+evaluation protocol on the shipped file and stores the table in the JSON (``measured``) with
+the command that produced it; the model card (``<arch>-<variant>.md``) quotes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from fastdenoise.models.zoo import DEFAULT_HALO, WEIGHTS_DIR, sha256_file
+
+
+def export(
+    run: Path, arch: str, variant: str, dtype: str = "float16", folder: Path = WEIGHTS_DIR
+) -> dict[str, Any]:
+    """Copy ``run/best.safetensors`` to ``folder/<arch>-<variant>.safetensors`` + JSON."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    best = json.loads((run / "best.json").read_text())
+    if best["arch"] != arch:
+        raise ValueError(f"{run} trained {best['arch']}, not {arch}")
+    tensors = load_file(str(run / "best.safetensors"))
+    cast = {"float16": torch.float16, "float32": torch.float32}[dtype]
+    tensors = {k: v.to(cast).contiguous() for k, v in tensors.items()}
+    name = f"{arch}-{variant}"
+    path = folder / f"{name}.safetensors"
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp))
+    tmp.replace(path)
+    meta_path = folder / f"{name}.json"
+    old = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    train = best["train"]
+    meta = {
+        "arch": arch,
+        "variant": variant,
+        "file": path.name,
+        "sha256": sha256_file(path),
+        "dtype": dtype,
+        "config": best["config"],
+        "halo": DEFAULT_HALO[arch],
+        "parameters": sum(v.numel() for v in tensors.values()),
+        "card": f"{name}.md",
+        "training": {
+            "step": best["step"],
+            "cpu_hours": round(best["cpu_hours"], 2),
+            "wall_hours": round(best["wall_hours"], 2),
+            "validation": best["val"],
+            "recipe": {k: train[k] for k in sorted(train) if k not in ("out",)},
+        },
+        "measured": old.get("measured", {}) if old.get("sha256") == sha256_file(path) else {},
+    }
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
+
+
+SETS = {
+    "CBSD68": (3, (15, 25, 50)),
+    "Kodak24": (3, (15, 25, 50)),
+}
+REAL_SETS = {"Nam_patches": "folders", "SIDD_val_block_DANet": "single"}
+
+
+def measure(
+    arch: str,
+    variant: str,
+    data: Path,
+    sets: list[str] | None = None,
+    tile: int = 512,
+    threads: int = 1,
+    folder: Path = WEIGHTS_DIR,
+) -> dict[str, Any]:
+    """Score the shipped weights on the benchmark sets; stores results in the JSON."""
+    from fastdenoise import evaluate
+    from fastdenoise.datasets import folder_pairs
+
+    fn = evaluate.method_fn(arch, tile=tile, variant=variant, threads=threads, device="cpu")
+    results: dict[str, Any] = {}
+    for name in sets or [*SETS, *REAL_SETS]:
+        if name in SETS:
+            channels, sigmas = SETS[name]
+            for sigma in sigmas:
+                res = evaluate.evaluate_awgn(fn, data / name, sigma, channels)
+                results[f"{name} sigma {sigma}"] = _row(res)
+                print(res.summary(), flush=True)
+        elif name == "Nam_patches":
+            pairs = folder_pairs(data / name)
+            res = evaluate.evaluate_pairs(fn, pairs, name, 3)
+            results[name] = _row(res)
+            print(res.summary(), flush=True)
+        elif name == "SIDD_val_block_DANet":
+            root = data / name
+            res = evaluate.evaluate_pairs(fn, [(root / "noisy.png", root / "gt.png")], name, 3)
+            results[name] = _row(res)
+            print(res.summary(), flush=True)
+        else:
+            raise ValueError(f"unknown set {name!r}")
+    meta_path = folder / f"{arch}-{variant}.json"
+    meta = json.loads(meta_path.read_text())
+    measured = meta.get("measured", {})
+    measured.update(results)
+    measured["command"] = shlex.join(["python", "-m", "fastdenoise.models.publish", *sys.argv[1:]])
+    meta["measured"] = measured
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    return results
+
+
+def _row(result: Any) -> dict[str, float]:
+    return {
+        "psnr": round(result.psnr, 2),
+        "ssim": round(result.ssim, 4),
+        "input_psnr": round(result.input_psnr, 2),
+        "images": len(result.images),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m fastdenoise.models.publish")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("export", help="copy a run's best weights into the package")
+    ex.add_argument("run", type=Path)
+    ex.add_argument("arch")
+    ex.add_argument("variant")
+    ex.add_argument("--dtype", default="float16", choices=["float16", "float32"])
+    me = sub.add_parser("measure", help="score shipped weights by the evaluation protocol")
+    me.add_argument("arch")
+    me.add_argument("variant")
+    me.add_argument("--data", type=Path, required=True, help="folder holding CBSD68, Kodak24...")
+    me.add_argument("--sets", nargs="*", help=f"default: {', '.join([*SETS, *REAL_SETS])}")
+    me.add_argument("--tile", type=int, default=512)
+    me.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.command == "export":
+        meta = export(args.run, args.arch, args.variant, args.dtype)
+        print(json.dumps({k: meta[k] for k in ("file", "sha256", "parameters")}, indent=1))
+    else:
+        measure(args.arch, args.variant, args.data, args.sets, args.tile, args.threads)
+
+
+if __name__ == "__main__":
+    main()
