@@ -114,7 +114,7 @@ def nind_pairs(root: str | Path) -> list[Pair]:
         shots = [(iso, p) for p in list_images(scene) if (iso := _nind_iso(p)) is not None]
         if len(shots) < 2:
             continue
-        shots.sort()
+        shots.sort(key=lambda s: (s[0], len(s[1].name), s[1].name))  # ISO200 before ISO200-2
         ref_iso, ref = shots[0]
         pairs += [(p, ref) for iso, p in shots[1:] if iso != ref_iso]
     return pairs

@@ -13,7 +13,6 @@ Run it with ``python -m fastdenoise.train --help`` (or ``fastdenoise train``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -32,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from fastdenoise import datasets, evaluate, noise
-from fastdenoise.models.zoo import build_model
+from fastdenoise.models.zoo import build_model, sha256_file
 
 STATE = "state.json"
 
@@ -97,15 +96,6 @@ def loss_fn(name: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         mse = (diff * diff).flatten(1).mean(1)
         return (10.0 * torch.log10(mse + 1e-10)).mean()
     raise ValueError(f"unknown loss {name!r}; use l1, charbonnier, mse or psnr")
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _write_atomic(path: Path, write: Any) -> None:

@@ -1,0 +1,159 @@
+"""Training: loss falls, exact resume, schedule, checkpoints, clean stop, evaluation."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import fastdenoise  # noqa: E402
+from fastdenoise import evaluate  # noqa: E402
+from fastdenoise.train import STATE, TrainConfig, Trainer, loss_fn, lr_at, train  # noqa: E402
+
+TINY = {"widths": [8, 16], "depth": 2, "head": 8}
+
+
+@pytest.fixture(scope="module")
+def clean_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Smooth generated photos-like images (no ../shared)."""
+    root = tmp_path_factory.mktemp("clean")
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:72, 0:88] / 40.0
+    for i in range(4):
+        f = rng.uniform(0.5, 2.0, 3)
+        img = np.stack([np.sin(f[c] * x + i) * np.cos(f[c] * y) for c in range(3)], -1)
+        u8 = np.rint((img * 0.4 + 0.5) * 255).astype(np.uint8)
+        cv2.imwrite(str(root / f"{i}.png"), u8[:, :, ::-1])
+    return root
+
+
+def config(out: Path, data: Path, **kw: object) -> TrainConfig:
+    base = dict(
+        out=str(out), model="mwcnn", params=TINY, data=[str(data)], noise="gaussian:sigma=25",
+        patch=32, batch=4, iters=40, lr=2e-3, warmup=2, ckpt_every=10, log_every=10,
+        val_every=20, threads=1, seed=3, ema=0.9,
+    )  # fmt: skip
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_tiny_model_loss_falls(tmp_path: Path, clean_dir: Path) -> None:
+    params = {"widths": [16, 32], "depth": 2, "head": 16}
+    trainer = Trainer(config(tmp_path, clean_dir, iters=100, bf16=False, params=params))
+    trainer.sampler = trainer.load_data()
+    losses = [trainer.train_step() for _ in range(100)]
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:5])
+
+
+def test_resume_gives_the_same_next_steps(tmp_path: Path, clean_dir: Path) -> None:
+    whole = tmp_path / "whole"
+    train(config(whole, clean_dir))
+    split = tmp_path / "split"
+    stopped = train(config(split, clean_dir), until=20)
+    assert stopped["step"] == 20
+    assert json.loads((split / STATE).read_text())["step"] == 20
+    train(config(split, clean_dir), resume=True)
+    from safetensors.torch import load_file
+
+    a = load_file(str(whole / "ckpt-0000040.safetensors"))
+    b = load_file(str(split / "ckpt-0000040.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert len(list(split.glob("ckpt-*.safetensors"))) == 1  # old checkpoints removed
+
+
+def test_resume_refuses_a_mismatched_checkpoint(tmp_path: Path, clean_dir: Path) -> None:
+    train(config(tmp_path, clean_dir, iters=10))
+    state = json.loads((tmp_path / STATE).read_text())
+    state["sha256"] = "0" * 64
+    (tmp_path / STATE).write_text(json.dumps(state))
+    with pytest.raises(RuntimeError, match="sha256"):
+        train(config(tmp_path, clean_dir, iters=20), resume=True, overrides={"iters": 20})
+
+
+def test_resume_rejects_recipe_changes(tmp_path: Path, clean_dir: Path) -> None:
+    train(config(tmp_path, clean_dir, iters=10))
+    with pytest.raises(ValueError, match="cannot change lr"):
+        train(config(tmp_path, clean_dir), resume=True, overrides={"lr": 1.0})
+
+
+def test_validation_writes_best_weights_usable_by_denoise(tmp_path: Path, clean_dir: Path) -> None:
+    result = train(config(tmp_path, clean_dir, iters=20, val=str(clean_dir), val_count=2))
+    assert result["best_psnr"] > 0
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["arch"] == "mwcnn" and best["step"] == 20
+    image = np.random.default_rng(0).random((30, 26, 3)).astype(np.float32)
+    out = fastdenoise.denoise(image, "mwcnn", weights=str(tmp_path / "best.safetensors"))
+    assert out.shape == image.shape
+    history = json.loads((tmp_path / STATE).read_text())["history"]
+    assert [h["step"] for h in history] == [20]
+
+
+def test_lr_schedule_warmup_and_cosine() -> None:
+    cfg = TrainConfig(out="x", lr=1e-3, min_lr=1e-5, warmup=10, iters=110)
+    assert lr_at(0, cfg) == pytest.approx(1e-4)
+    assert lr_at(9, cfg) == pytest.approx(1e-3)
+    assert lr_at(60, cfg) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert lr_at(110, cfg) == pytest.approx(1e-5)
+
+
+@pytest.mark.parametrize("name", ["l1", "charbonnier", "mse", "psnr"])
+def test_losses_are_minimal_at_the_target(name: str) -> None:
+    target = torch.rand(2, 3, 8, 8)
+    worse = loss_fn(name, target + 0.1 * torch.randn_like(target), target)
+    assert loss_fn(name, target + 0.01, target) < worse
+
+
+def test_sigterm_stops_cleanly_with_a_checkpoint(tmp_path: Path, clean_dir: Path) -> None:
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "fastdenoise.train", "-o", str(out), "-d", str(clean_dir),
+        "-p", "widths=8,16", "-p", "depth=2", "-p", "head=4", "--patch", "32", "--batch", "2",
+        "--iters", "100000", "--ckpt-every", "100000", "--log-every", "5", "--threads", "1",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 60
+    for line in proc.stderr:
+        if line.startswith("step ") or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, rest
+    assert "stopped at step" in rest
+    state = json.loads((out / STATE).read_text())
+    assert state["step"] >= 5 and (out / state["checkpoint"]).exists()
+
+
+def test_evaluate_protocol_on_identity(clean_dir: Path) -> None:
+    result = evaluate.evaluate_awgn(lambda a: a, clean_dir, 25, channels=3, indices=[0, 2])
+    assert [r["file"] for r in result.images] == ["0.png", "2.png"]
+    assert result.psnr == pytest.approx(result.input_psnr)
+    assert 20.0 < result.psnr < 20.5  # AWGN sigma 25, clipped+rounded output
+    again = evaluate.evaluate_awgn(lambda a: a, clean_dir, 25, channels=3, indices=[0, 2])
+    assert again.psnr == result.psnr  # seeded
+
+
+def test_evaluate_method_fn_and_pairs(clean_dir: Path) -> None:
+    files = sorted(clean_dir.glob("*.png"))
+    pairs = [(files[0], files[1]), (files[1], files[2])]
+    result = evaluate.evaluate_pairs(lambda a: a, pairs, "real", 3)
+    assert result.psnr == pytest.approx(result.input_psnr) and len(result.images) == 2
+    fn = evaluate.method_fn("test-box", tile=16, radius=1)
+    smoothed = evaluate.evaluate_awgn(fn, clean_dir, 25, channels=3, indices=[1])
+    assert smoothed.psnr > smoothed.input_psnr + 3
+    noisy = evaluate.awgn(np.zeros((4, 4, 3), np.uint8), 25, 0)
+    assert noisy.dtype == np.float64 and noisy.min() < 0  # unclipped
+    assert evaluate.to_uint8(noisy).dtype == np.uint8
