@@ -18,6 +18,7 @@ All evidence is measured on the image itself (one channel, subsampled on huge im
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -113,7 +114,7 @@ def pca_sigma(plane: np.ndarray, patch: int = 7, max_patches: int = 60_000) -> f
 
 def estimate_sigma(plane: np.ndarray) -> float:
     """Gaussian-equivalent noise sigma (8-bit units) of a 0..255 plane."""
-    means, stds, clipped = _blocks(plane)
+    _means, stds, clipped = _blocks(plane)
     if stds.size == 0:
         return 0.0
     unclipped = clipped == 0
@@ -122,18 +123,21 @@ def estimate_sigma(plane: np.ndarray) -> float:
     return max(sigma, pca_sigma(plane)) if sigma > 20 else sigma
 
 
-def _impulse_fractions(plane: np.ndarray, sigma: float) -> tuple[float, float]:
-    """(strong, all): extreme pixels far (>100, >5 sigma) and clearly (>40) off their median.
+def _impulse_fractions(plane: np.ndarray) -> tuple[float, float, float]:
+    """(strong, all, sigma of the rest) for extreme pixels that stand off their 3x3 median.
 
     Clipped shot or speckle noise also leaves extreme pixels, but next to bright or dark
-    neighbours; only impulses sit far from their neighbourhood.
+    neighbours; impulses sit far (>100 and >5 sigma of the rest) from their neighbourhood.
+    The rest's sigma is measured with the extreme pixels replaced by their medians, so the
+    impulses themselves do not inflate it.
     """
     low, high = plane.min(), plane.max()
     median = ndimage.median_filter(plane, size=3, mode="reflect")
     extreme = (plane <= low + 0.5) | (plane >= high - 0.5)
+    rest_sigma = estimate_sigma(np.where(extreme, median, plane))
     off = np.abs(plane - median)
-    strong = extreme & (off > max(100.0, 5.0 * sigma))
-    return float(strong.mean()), float((extreme & (off > 40.0)).mean())
+    strong = extreme & (off > max(100.0, 5.0 * rest_sigma))
+    return float(strong.mean()), float((extreme & (off > 40.0)).mean()), rest_sigma
 
 
 def _slope(plane: np.ndarray) -> tuple[float, float]:
@@ -144,7 +148,7 @@ def _slope(plane: np.ndarray) -> tuple[float, float]:
         return 0.0, 0.0
     edges = np.quantile(means[usable], np.linspace(0, 1, 7))
     xs, ys = [], []
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
+    for low, high in itertools.pairwise(edges):
         chosen = usable & (means >= low) & (means <= high)
         if chosen.sum() >= 20 and high - low > 1:
             sigma = _low_quantile_sigma(stds[chosen], SLOPE_BLOCK)
@@ -160,10 +164,10 @@ def _slope(plane: np.ndarray) -> tuple[float, float]:
 def identify(pixels: np.ndarray) -> NoiseReport:
     """Classify the noise of an ``HxW``/``HxWxC`` image (uint8, uint16 or float in [0, 1])."""
     plane = analysis_plane(np.asarray(pixels))
-    sigma = estimate_sigma(plane)
-    strong, fraction = _impulse_fractions(plane, sigma)
+    strong, fraction, rest_sigma = _impulse_fractions(plane)
     if strong > IMPULSE_FRACTION:
-        return NoiseReport("salt-and-pepper", fraction, sigma, fraction, 0.0)
+        return NoiseReport("salt-and-pepper", fraction, rest_sigma, fraction, 0.0)
+    sigma = estimate_sigma(plane)
     slope, sigma_mid = _slope(plane)
     if sigma < CLEAN_SIGMA:
         return NoiseReport("clean", sigma, sigma, fraction, slope)

@@ -144,7 +144,7 @@ def run(
         naming = Naming(output, name, suffix, fmt, model)
         jobs = plan_jobs(specs, naming, shard_spec)
         denoiser = None if dry_run else method.build(device=device, **params)
-    except (ValueError, KeyError, RuntimeError) as error:
+    except (ValueError, LookupError, RuntimeError) as error:
         raise _usage_error(str(error)) from None
 
     if dry_run:
@@ -337,7 +337,7 @@ def bench(
         else:
             images = bench_lib.folder_images(Path(data), limit)
             sets = list(bench_lib.synthetic_sets(images, bench_lib.parse_noise(noise)))
-    except (ValueError, KeyError, FileNotFoundError) as error:
+    except (ValueError, LookupError, FileNotFoundError) as error:
         raise _usage_error(str(error)) from None
 
     rows, grid_outputs = [], {}
@@ -355,7 +355,7 @@ def bench(
                         tile=tile or None,
                         on_image=lambda: bar.advance(task),
                     )
-                except (ValueError, RuntimeError, FileNotFoundError) as error:
+                except (ValueError, RuntimeError, LookupError, OSError) as error:
                     error_line(name, str(error))
                     bar.advance(task, len(samples))
                     continue

@@ -50,7 +50,11 @@ def verdicts():
 def test_noise_type_right_for_at_least_90_percent(verdicts):
     assert len(verdicts) >= 40
     right = [report.kind == kind for _, kind, _, report in verdicts]
-    wrong = [(n, k, r.kind, r.evidence()) for (n, k, _, r), ok in zip(verdicts, right) if not ok]
+    wrong = [
+        (n, k, r.kind, r.evidence())
+        for (n, k, _, r), ok in zip(verdicts, right, strict=True)
+        if not ok
+    ]
     assert np.mean(right) >= 0.90, wrong
 
 

@@ -1,0 +1,37 @@
+"""`-m auto` chooses per image and says what it chose."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+from fastdenoise.auto import AutoDenoiser
+from fastdenoise.cli import app
+from tests.conftest import noisy_rgb
+
+
+def test_impulses_go_to_adaptive_median(rng):
+    image = noisy_rgb(rng, 64, 64)
+    image[rng.random((64, 64)) < 0.1] = 255
+    bound = AutoDenoiser().prepare(image)
+    assert bound.describe().startswith("auto -> adaptive-median (salt-and-pepper")
+
+
+def test_clean_passes_through():
+    y, x = np.mgrid[0:64, 0:64]
+    clean = np.stack([x * 4, y * 4, x * 2], -1).astype(np.uint8)
+    bound = AutoDenoiser().prepare(clean)
+    assert "unchanged" in bound.describe()
+    tile = clean.astype(np.float32) / 255
+    np.testing.assert_array_equal(bound(tile), tile)
+
+
+def test_cli_reports_the_choice(tmp_path, rng):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(noisy_rgb(rng, 64, 80)).save(src / "gauss.png")
+    result = CliRunner().invoke(app, ["run", str(src), "-o", str(tmp_path / "out"), "-m", "auto"])
+    assert result.exit_code == 0, result.output
+    assert "gauss.png: auto -> " in result.stderr
+    assert (tmp_path / "out" / "gauss.png").exists()
