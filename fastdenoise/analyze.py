@@ -22,7 +22,7 @@ import itertools
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import ndimage, stats
+from scipy import ndimage, special
 
 from fastdenoise.tiler import to_float
 
@@ -85,7 +85,8 @@ def _blocks(plane: np.ndarray, block: int = 8) -> tuple[np.ndarray, np.ndarray, 
 
 def _low_quantile_sigma(stds: np.ndarray, block: int = 8) -> float:
     dof = block * block - 1
-    bias = np.sqrt(stats.chi2.ppf(QUANTILE, dof) / dof)
+    chi2_quantile = 2.0 * special.gammaincinv(dof / 2.0, QUANTILE)  # chi2.ppf(QUANTILE, dof)
+    bias = np.sqrt(chi2_quantile / dof)
     return float(np.quantile(stds, QUANTILE) / bias)
 
 

@@ -7,11 +7,15 @@ measured sigma, which is more robust than scikit-image's estimate on textured im
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from fastdenoise import methods
-from fastdenoise.analyze import NoiseReport, identify
 from fastdenoise.methods import Denoiser, Method, TilePlan
+
+if TYPE_CHECKING:
+    from fastdenoise.analyze import NoiseReport
 
 PREFERRED = ("mwcnn", "nlm")
 
@@ -72,6 +76,8 @@ class AutoDenoiser(Denoiser):
         raise RuntimeError("no denoising method is available for -m auto")
 
     def prepare(self, image: np.ndarray) -> Denoiser:
+        from fastdenoise.analyze import identify
+
         report = identify(image)
         if report.kind == "clean":
             return _Passthrough(f"clean: {report.evidence()}")
