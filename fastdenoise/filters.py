@@ -99,7 +99,7 @@ class Median(FilterDenoiser):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        from fastdenoise.kernels.median import check_size
+        from fastdenoise.kernels.layout import check_size
 
         self.size = check_size(self.size)
 
@@ -107,9 +107,9 @@ class Median(FilterDenoiser):
         return self.size // 2
 
     def run(self, planes: np.ndarray) -> np.ndarray:
-        from fastdenoise.kernels import median
+        from fastdenoise.kernels import median_filter
 
-        return median(planes, self.size, self.device)
+        return median_filter(planes, self.size, self.device)
 
 
 @dataclasses.dataclass
@@ -119,7 +119,7 @@ class AdaptiveMedian(FilterDenoiser):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        from fastdenoise.kernels.median import check_size
+        from fastdenoise.kernels.layout import check_size
 
         self.max_size = check_size(self.max_size, "max_size")
         if self.max_size < 3:
@@ -129,9 +129,9 @@ class AdaptiveMedian(FilterDenoiser):
         return self.max_size // 2
 
     def run(self, planes: np.ndarray) -> np.ndarray:
-        from fastdenoise.kernels import adaptive_median
+        from fastdenoise.kernels import adaptive_median_filter
 
-        return adaptive_median(planes, self.max_size, self.device)
+        return adaptive_median_filter(planes, self.max_size, self.device)
 
 
 @dataclasses.dataclass
@@ -166,7 +166,7 @@ class Wiener(NoiseAware):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        from fastdenoise.kernels.median import check_size
+        from fastdenoise.kernels.layout import check_size
 
         self.size = check_size(self.size)
 
@@ -174,10 +174,10 @@ class Wiener(NoiseAware):
         return self.size // 2
 
     def run(self, planes: np.ndarray) -> np.ndarray:
-        from fastdenoise.kernels import wiener
+        from fastdenoise.kernels import wiener_filter
 
         noise = (self.noise_level() / SCALE) ** 2
-        return wiener(planes, self.size, noise, self.device)
+        return wiener_filter(planes, self.size, noise, self.device)
 
 
 @dataclasses.dataclass
@@ -209,11 +209,11 @@ class NonLocalMeans(NoiseAware):
         return NLM_H_PER_SIGMA * max(self.noise_level(), MIN_SIGMA)
 
     def run(self, planes: np.ndarray) -> np.ndarray:
-        from fastdenoise.kernels import nlm
+        from fastdenoise.kernels import nlm_filter
 
         h = self.strength() / SCALE
         sigma = self.noise_level() / SCALE
-        return nlm(planes, self.patch, self.search, h, sigma, self.device)
+        return nlm_filter(planes, self.patch, self.search, h, sigma, self.device)
 
 
 def _method(cls: type[FilterDenoiser], summary: str, *params: Param) -> Method:

@@ -9,24 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .adaptive_median import adaptive_median
+from .adaptive_median import adaptive_median_filter
 from .devices import DeviceUnavailableError, cuda_available, resolve_device
 from .layout import from_planes, to_planes
-from .median import median
-from .nlm import nlm
-from .wiener import wiener
+from .median import median_filter
+from .nlm import nlm_filter
+from .wiener import wiener_filter
 
 __all__ = [
     "DeviceUnavailableError",
-    "adaptive_median",
+    "adaptive_median_filter",
     "cuda_available",
     "cuda_kernels",
     "from_planes",
-    "median",
-    "nlm",
+    "median_filter",
+    "nlm_filter",
     "resolve_device",
     "to_planes",
-    "wiener",
+    "wiener_filter",
 ]
 
 

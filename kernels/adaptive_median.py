@@ -13,11 +13,10 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
-from numba import prange
+from numba import cuda, prange
 
 from .devices import cuda_map, pixel
-from .layout import PLANES, reflect_pad
-from .median import MAX_SIZE, check_size
+from .layout import PLANES, SCRATCH, check_size, reflect_pad
 from .rank import min_median_max_network, window_min_median_max
 
 _first_window = min_median_max_network(3)
@@ -53,18 +52,18 @@ def _cpu_driver(padded, out, radius):
 
 @functools.cache
 def _cuda_kernel():
-    from numba import cuda
-
     def kernel(padded, radius, out):
         x, y, c = cuda.grid(3)
         if c < out.shape[0] and y < out.shape[1] and x < out.shape[2]:
-            buf = cuda.local.array(MAX_SIZE * MAX_SIZE, numba.float32)
+            buf = cuda.local.array(SCRATCH, numba.float32)
             out[c, y, x] = adaptive_median_pixel(padded, c, y, x, radius, buf)
 
     return cuda.jit(kernel)
 
 
-def adaptive_median(planes: np.ndarray, max_size: int = 7, device: str = "cpu") -> np.ndarray:
+def adaptive_median_filter(
+    planes: np.ndarray, max_size: int = 7, device: str = "cpu"
+) -> np.ndarray:
     """Adaptive median of each plane of a float32 ``(C, H, W)`` array (``max_size`` odd >= 3)."""
     max_size = check_size(max_size, "max_size")
     if max_size < 3:

@@ -63,8 +63,9 @@ def pixel(fn: F) -> F:
 def launch_config(shape: tuple[int, ...]) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """Grid and block for one thread per element of a ``(planes, rows, cols)`` shape."""
     planes, rows, cols = shape
-    grid = (-(-cols // BLOCK[0]), -(-rows // BLOCK[1]), planes)
-    return grid, BLOCK
+    block = (min(BLOCK[0], cols), min(BLOCK[1], rows), 1)  # small arrays: no idle threads
+    grid = (-(-cols // block[0]), -(-rows // block[1]), planes)
+    return grid, block
 
 
 def cuda_map(kernel: Any, out_shape: tuple[int, int, int], *args: Any) -> np.ndarray:

@@ -12,20 +12,11 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
-from numba import prange
+from numba import cuda, prange
 
 from .devices import cuda_map
-from .layout import PLANES, reflect_pad
+from .layout import PLANES, SCRATCH, check_size, reflect_pad
 from .rank import NETWORK_MAX, median_network, window_median
-
-MAX_SIZE = 25  # largest window side (CUDA scratch is sized for it)
-
-
-def check_size(size: int, name: str = "size", largest: int = MAX_SIZE) -> int:
-    """Validate an odd window side in ``1..largest``."""
-    if int(size) != size or size < 1 or size % 2 == 0 or size > largest:
-        raise ValueError(f"{name} must be an odd integer from 1 to {largest}, got {size}")
-    return int(size)
 
 
 @functools.cache
@@ -55,8 +46,6 @@ def _cpu_select_driver(padded, out, size):
 
 @functools.cache
 def _cuda_kernel(size: int):
-    from numba import cuda
-
     if size <= NETWORK_MAX:
         window = median_network(size)
 
@@ -70,13 +59,13 @@ def _cuda_kernel(size: int):
     def select_kernel(padded, out):
         x, y, c = cuda.grid(3)
         if c < out.shape[0] and y < out.shape[1] and x < out.shape[2]:
-            buf = cuda.local.array(MAX_SIZE * MAX_SIZE, numba.float32)
+            buf = cuda.local.array(SCRATCH, numba.float32)
             out[c, y, x] = window_median(padded, c, y, x, size, buf)
 
     return cuda.jit(select_kernel)
 
 
-def median(planes: np.ndarray, size: int, device: str = "cpu") -> np.ndarray:
+def median_filter(planes: np.ndarray, size: int, device: str = "cpu") -> np.ndarray:
     """Median of every ``size x size`` window of each plane of a float32 ``(C, H, W)`` array."""
     size = check_size(size)
     radius = size // 2

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
-from numba import literally, prange
+from numba import cuda, literally, prange
 
 from .devices import launch_config, pixel
 from .layout import PLANES, reflect_pad
@@ -134,8 +134,6 @@ def _cpu_driver(img, out, patch, search, bias, scale):
 
 @functools.cache
 def _cuda_kernels() -> dict[str, Callable]:
-    from numba import cuda
-
     def sqdiff_kernel(img, dy, reach, origin, diffs):
         # diffs[z, r, x]: offset (dy, z - reach) at padded pixel (r + origin, x + origin)
         x, r, z = cuda.grid(3)
@@ -180,8 +178,6 @@ def _cuda_kernels() -> dict[str, Callable]:
 
 
 def _cuda_nlm(padded, out_shape, patch, search, bias, scale):
-    from numba import cuda
-
     kernels = _cuda_kernels()
     _, rows, cols = out_shape
     reach = search // 2
@@ -204,7 +200,7 @@ def _cuda_nlm(padded, out_shape, patch, search, bias, scale):
     return out.copy_to_host()
 
 
-def nlm(
+def nlm_filter(
     planes: np.ndarray,
     patch: int,
     search: int,

@@ -13,11 +13,10 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
-from numba import prange
+from numba import cuda, prange
 
 from .devices import cuda_map, pixel
-from .layout import PLANES, reflect_pad
-from .median import check_size
+from .layout import PLANES, check_size, reflect_pad
 
 
 @pixel
@@ -51,8 +50,6 @@ def _cpu_driver(padded, out, size, noise):
 
 @functools.cache
 def _cuda_kernel():
-    from numba import cuda
-
     def kernel(padded, size, noise, out):
         x, y, c = cuda.grid(3)
         if c < out.shape[0] and y < out.shape[1] and x < out.shape[2]:
@@ -61,7 +58,7 @@ def _cuda_kernel():
     return cuda.jit(kernel)
 
 
-def wiener(planes: np.ndarray, size: int, noise: float, device: str = "cpu") -> np.ndarray:
+def wiener_filter(planes: np.ndarray, size: int, noise: float, device: str = "cpu") -> np.ndarray:
     """Wiener filter of each plane of a float32 ``(C, H, W)`` array.
 
     ``noise`` is the noise power (variance) on the array's own scale, like scipy's ``noise``.
