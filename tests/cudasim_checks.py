@@ -1,0 +1,62 @@
+"""The filter correctness checks against the CUDA kernels, run under the CUDA simulator.
+
+Collected only by tests/test_cuda_kernels.py, which starts a separate pytest with
+``NUMBA_ENABLE_CUDASIM=1`` (the variable must be set before Numba is imported). The simulator
+runs every CUDA thread in Python, so the images are tiny.
+"""
+
+from __future__ import annotations
+
+import numba
+import pytest
+
+from tests import _filter_checks as checks
+
+if not numba.config.ENABLE_CUDASIM:
+    pytest.skip("run with NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
+
+DEVICE = "cuda"
+
+
+def test_auto_picks_the_simulated_gpu():
+    from fastdenoise.kernels import resolve_device
+
+    assert resolve_device("auto") == "cuda"
+
+
+def test_median_matches_scipy_exactly():
+    checks.check_median_matches_scipy(DEVICE, [(1, 1, 1), (2, 5, 4)], sizes=(1, 3, 5, 9))
+
+
+def test_median_integer_images_match_scipy():
+    checks.check_median_integer_images(DEVICE, 5, 6)
+
+
+def test_adaptive_median_matches_reference():
+    checks.check_adaptive_median_matches_reference(DEVICE, [(1, 1, 1), (2, 7, 6)], (3, 5))
+
+
+def test_adaptive_median_restores_salt_and_pepper():
+    checks.check_salt_and_pepper_restored(DEVICE, 24)
+
+
+def test_wiener_matches_scipy():
+    checks.check_wiener_matches_scipy(DEVICE, 6, 7, sizes=(3,))
+
+
+def test_nlm_matches_reference_formula():
+    checks.check_nlm_matches_reference(DEVICE, 5, 6, patch=3, search=5)
+
+
+def test_nlm_matches_skimage_within_005_db():
+    checks.check_nlm_matches_skimage(DEVICE, 8, patch_size=5, distance=2)
+
+
+def test_tiled_equals_untiled():
+    cases = [
+        ("median", {"size": 3}),
+        ("adaptive-median", {"max_size": 3}),
+        ("wiener", {"size": 3}),
+        ("nlm", {"patch": 3, "search": 3}),
+    ]
+    checks.check_tiled_equals_untiled(DEVICE, 9, 8, 5, cases)
