@@ -157,3 +157,20 @@ def test_evaluate_method_fn_and_pairs(clean_dir: Path) -> None:
     noisy = evaluate.awgn(np.zeros((4, 4, 3), np.uint8), 25, 0)
     assert noisy.dtype == np.float64 and noisy.min() < 0  # unclipped
     assert evaluate.to_uint8(noisy).dtype == np.uint8
+
+
+def test_publish_export_and_card(tmp_path: Path, clean_dir: Path) -> None:
+    from fastdenoise.models import publish, zoo
+
+    run = tmp_path / "run"
+    train(config(run, clean_dir, iters=10, val=str(clean_dir), val_count=1, val_every=10))
+    shipped = tmp_path / "weights"
+    shipped.mkdir()
+    meta = publish.export(run, "mwcnn", "test", folder=shipped)
+    assert meta["dtype"] == "float16" and meta["training"]["step"] == 10
+    card = publish.card("mwcnn", "test", notes="tiny", folder=shipped)
+    assert "step 10 of 10" in card.read_text()
+    model, loaded = zoo.load_variant("mwcnn", "test", folder=shipped)
+    assert loaded["sha256"] == zoo.sha256_file(shipped / "mwcnn-test.safetensors")
+    x = torch.rand(1, 3, 32, 32)
+    assert model(x).shape == x.shape

@@ -4,7 +4,8 @@
 ``weights/<arch>-<variant>.safetensors`` (float16 by default) and its JSON metadata (config,
 sha256, training summary). ``... measure ARCH VARIANT --data ../shared/data`` runs the
 evaluation protocol on the shipped file and stores the table in the JSON (``measured``) with
-the command that produced it; the model card (``<arch>-<variant>.md``) quotes it.
+the command that produced it; ``... card ARCH VARIANT`` writes the model card
+(``<arch>-<variant>.md``) from that JSON.
 """
 
 from __future__ import annotations
@@ -114,6 +115,83 @@ def measure(
     return results
 
 
+ABOUT = {
+    "mwcnn": (
+        "MWCNN (Liu et al. 2018), Haar-wavelet U-Net, CPU-sized. Deviations from the paper: "
+        "widths per level and convs per block are parameters (paper: 160/256/256, 4 convs, "
+        "~16M parameters); no batch norm; a full-resolution head/tail conv and a global "
+        "residual as in the authors' PyTorch release."
+    ),
+    "rednet": (
+        "RED-Net (Mao et al. 2016): symmetric conv/deconv, skips every two layers, input "
+        "added to the output. Deviations: width/depth are parameters (paper: 64 channels, "
+        "15+15 layers)."
+    ),
+    "autoencoder": (
+        "Convolutional encoder-decoder without skips (the case study's baseline); "
+        "linear output instead of a sigmoid."
+    ),
+    "pridnet": (
+        "PRIDNet (Zhao et al. 2019): channel-attention noise estimation, pyramid U-Nets, "
+        "kernel selecting fusion. Deviations: U-Net width/levels are parameters (paper ~74M "
+        "parameters); spatial means instead of adaptive pooling."
+    ),
+}
+
+
+def card(arch: str, variant: str, notes: str = "", folder: Path = WEIGHTS_DIR) -> Path:
+    """Write the model card ``<arch>-<variant>.md`` from the JSON metadata."""
+    meta = json.loads((folder / f"{arch}-{variant}.json").read_text())
+    tr, recipe = meta["training"], meta["training"]["recipe"]
+    lines = [
+        f"# {arch} `{variant}`",
+        "",
+        ABOUT.get(arch, arch),
+        "",
+        f"- file: `{meta['file']}` ({meta['dtype']}, {meta['parameters'] / 1e6:.2f}M parameters),"
+        f" sha256 `{meta['sha256']}`",
+        f"- config: `{json.dumps(meta['config'])}`; tiler halo {meta['halo']} px",
+        "",
+        "## Training",
+        "",
+        f"- data: {', '.join(recipe['data']) or '-'}"
+        + (f"; real pairs: {', '.join(recipe['pairs'])}" if recipe.get("pairs") else ""),
+        f"- noise: `{recipe['noise']}`",
+        f"- recipe: {recipe['loss']} loss, AdamW lr {recipe['lr']:g} -> {recipe['min_lr']:g} "
+        f"(cosine over {recipe['iters']} steps, warm-up {recipe['warmup']}), weight decay "
+        f"{recipe['weight_decay']:g}, batch {recipe['batch']} x {recipe['patch']}^2 patches, "
+        f"EMA {recipe['ema']:g}, bf16 autocast {recipe['bf16']}, seed {recipe['seed']}"
+        + (f", initialised from `{recipe['init']}`" if recipe.get("init") else ""),
+        f"- shipped weights: step {tr['step']} of {recipe['iters']}, "
+        f"{tr['cpu_hours']:.1f} CPU hours ({recipe['threads']} thread)",
+        f"- validation during training: {tr['validation']['set']} "
+        f"({recipe['val_count']} images) {tr['validation']['psnr']:.2f} dB",
+        "",
+        "## Measured (evaluation protocol of docs/DESIGN.md, shipped fp16 file run in fp32)",
+        "",
+    ]
+    measured = meta.get("measured", {})
+    rows = [(k, v) for k, v in measured.items() if isinstance(v, dict)]
+    if rows:
+        lines += ["| set | PSNR dB | SSIM | noisy input PSNR | images |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {k} | {v['psnr']:.2f} | {v['ssim']:.4f} | {v['input_psnr']:.2f} | {v['images']} |"
+            for k, v in rows
+        ]
+        lines += ["", f"Command: `{measured.get('command', '?')}`"]
+    else:
+        lines.append("Not measured yet.")
+    if notes:
+        lines += ["", "## Notes", "", notes]
+    lines += [
+        "",
+        "Training images (BSDS via CBSD432) are for research use; see ../shared/data/SOURCES.md.",
+    ]
+    path = folder / meta["card"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def _row(result: Any) -> dict[str, float]:
     return {
         "psnr": round(result.psnr, 2),
@@ -138,10 +216,16 @@ def main(argv: list[str] | None = None) -> None:
     me.add_argument("--sets", nargs="*", help=f"default: {', '.join([*SETS, *REAL_SETS])}")
     me.add_argument("--tile", type=int, default=512)
     me.add_argument("--threads", type=int, default=1)
+    ca = sub.add_parser("card", help="write the model card from the JSON metadata")
+    ca.add_argument("arch")
+    ca.add_argument("variant")
+    ca.add_argument("--notes", default="", help="extra markdown (history, caveats)")
     args = parser.parse_args(argv)
     if args.command == "export":
         meta = export(args.run, args.arch, args.variant, args.dtype)
         print(json.dumps({k: meta[k] for k in ("file", "sha256", "parameters")}, indent=1))
+    elif args.command == "card":
+        print(card(args.arch, args.variant, args.notes))
     else:
         measure(args.arch, args.variant, args.data, args.sets, args.tile, args.threads)
 
