@@ -131,6 +131,9 @@ class CameraParams:
     red_gain, blue_gain: white-balance gains undone before the mosaic and reapplied after.
     ccm:        strength of a random colour matrix (0 = identity).
     bits:       raw quantisation (0 = none).
+    blur:       probability of low-passing the noise (a camera's own denoising leaves
+                spatially correlated, blotchy noise), Gaussian ``blur_sigma`` pixels, with
+                the noise rescaled by ``blur_gain`` (drawn) to stay visible.
     jpeg:       probability of a final JPEG round trip; ``jpeg_quality`` its range.
     """
 
@@ -145,6 +148,9 @@ class CameraParams:
     ccm: float = 0.15
     bits: int = 12
     demosaic: str = "ea"
+    blur: float = 0.0
+    blur_sigma: Range = (0.4, 1.2)
+    blur_gain: Range = (1.0, 2.0)
     jpeg: float = 0.0
     jpeg_quality: Range = (60.0, 95.0)
 
@@ -206,6 +212,10 @@ def camera(
     # The noise is carried over as a residual, so the target keeps the original detail (the
     # network learns noise removal, not to undo OpenCV's demosaicing blur).
     residual = _develop(noisy, gains, ccm, p) - _develop(raw, gains, ccm, p)
+    if p.blur and rng.random() < p.blur:
+        sigma = _draw(rng, p.blur_sigma)
+        residual = cv2.GaussianBlur(residual, (0, 0), sigma) * np.float32(_draw(rng, p.blur_gain))
+        residual = residual.reshape(img.shape)
     out = np.rint(np.clip(img + residual, 0.0, 1.0) * 255.0) / 255.0
     if p.jpeg and rng.random() < p.jpeg:
         out = jpeg(out, round(_draw(rng, p.jpeg_quality)))

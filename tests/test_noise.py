@@ -86,9 +86,11 @@ def test_camera_noise_is_spatially_correlated_after_demosaic() -> None:
     assert corr > 0.2  # white noise would give ~0
 
 
-def test_camera_with_jpeg(image: np.ndarray) -> None:
-    out = noise.camera(image, np.random.default_rng(7), noise.CameraParams(jpeg=1.0))
+def test_camera_with_jpeg_and_blur(image: np.ndarray) -> None:
+    out = noise.camera(image, np.random.default_rng(7), noise.CameraParams(jpeg=1.0, blur=1.0))
     assert out.shape == image.shape
+    gray = noise.camera(image[:, :, :1], np.random.default_rng(7), noise.CameraParams(blur=1.0))
+    assert gray.shape == image[:, :, :1].shape
 
 
 def test_parse_specs_and_mixtures(image: np.ndarray) -> None:
