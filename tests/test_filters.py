@@ -151,7 +151,13 @@ def test_noise_level_is_estimated_once_per_image():
     nlm = methods.get("nlm").build()
     bound = nlm.prepare(noisy[..., None])
     assert bound.sigma == pytest.approx(filters.estimate_noise(noisy[..., None]))
-    assert bound.strength() == pytest.approx(filters.NLM_H_PER_SIGMA * bound.sigma)
+    with pytest.raises(RuntimeError, match="prepare"):
+        _ = nlm.plan  # the window follows the noise level, unknown before prepare
+    assert bound.window() == (3, 15) and bound.plan.halo == 8  # the preset for sigma <= 30
+    assert bound.strength(channels=1) == pytest.approx(0.9 * bound.sigma)
+    assert bound.strength(channels=3) == pytest.approx(0.65 * bound.sigma)
+    strong = methods.get("nlm").build(sigma=50, patch=7)
+    assert strong.window() == (7, 21) and strong.strength(3) == pytest.approx(0.45 * 50)
     assert nlm.sigma is None  # the unbound denoiser is left as it was
     given = methods.get("wiener").build(sigma=10)
     assert given.prepare(noisy[..., None]) is given  # an explicit sigma overrides the estimate
