@@ -23,15 +23,26 @@ _first_window = min_median_max_network(3)
 
 
 @pixel
-def adaptive_median_pixel(img, c, y, x, radius, buf):
-    """Output at the pixel whose largest window is ``img[c, y:y+2r+1, x:x+2r+1]``."""
+def first_level(img, c, y, x, radius):
+    """(decided, output, median) from the 3x3 window, branch-free: most pixels stop here.
+
+    ``(y, x)`` is the top-left corner of the pixel's largest window (side ``2 radius + 1``).
+    """
+    u = np.uintp
+    z = img[u(c), u(y + radius), u(x + radius)]
+    low, med, high = _first_window(img, c, y + radius - 1, x + radius - 1)
+    decided = (low < med) & (med < high)
+    keep = (low < z) & (z < high)
+    return decided, (z if keep else med), med
+
+
+@pixel
+def larger_levels(img, c, y, x, radius, med, buf):
+    """Output where the 3x3 median was an extreme: windows 5x5 up to the largest."""
     u = np.uintp
     cy = y + radius
     cx = x + radius
     z = img[u(c), u(cy), u(cx)]
-    low, med, high = _first_window(img, c, cy - 1, cx - 1)
-    if low < med and med < high:
-        return z if (low < z and z < high) else med
     for r in range(2, radius + 1):
         low, med, high = window_min_median_max(img, c, cy - r, cx - r, 2 * r + 1, buf)
         if low < med and med < high:
@@ -39,15 +50,31 @@ def adaptive_median_pixel(img, c, y, x, radius, buf):
     return med
 
 
+@pixel
+def adaptive_median_pixel(img, c, y, x, radius, buf):
+    """Output at the pixel whose largest window is ``img[c, y:y+2r+1, x:x+2r+1]``."""
+    decided, value, med = first_level(img, c, y, x, radius)
+    if decided:
+        return value
+    return larger_levels(img, c, y, x, radius, med, buf)
+
+
 @numba.njit(parallel=True, nogil=True)
 def _cpu_driver(padded, out, radius):
     planes, rows, cols = out.shape
     side = 2 * radius + 1
+    previous = numba.set_parallel_chunksize(4)  # rows go to threads as they free up
     for y in prange(rows):
         buf = np.empty(side * side, dtype=np.float32)
+        decided = np.empty(cols, dtype=np.bool_)
+        medians = np.empty(cols, dtype=np.float32)
         for c in range(planes):
+            for x in range(cols):  # vectorised: no branches
+                decided[x], out[c, y, x], medians[x] = first_level(padded, c, y, x, radius)
             for x in range(cols):
-                out[c, y, x] = adaptive_median_pixel(padded, c, y, x, radius, buf)
+                if not decided[x]:
+                    out[c, y, x] = larger_levels(padded, c, y, x, radius, medians[x], buf)
+    numba.set_parallel_chunksize(previous)
 
 
 @functools.cache

@@ -26,10 +26,12 @@ def _cpu_network_driver(size: int) -> Callable:
     @numba.njit(parallel=True, nogil=True)
     def drive(padded, out):
         planes, rows, cols = out.shape
+        previous = numba.set_parallel_chunksize(4)  # rows go to threads as they free up
         for y in prange(rows):
             for c in range(planes):
                 for x in range(cols):
                     out[c, y, x] = window(padded, c, y, x)
+        numba.set_parallel_chunksize(previous)
 
     return drive
 
@@ -37,11 +39,13 @@ def _cpu_network_driver(size: int) -> Callable:
 @numba.njit(parallel=True, nogil=True)
 def _cpu_select_driver(padded, out, size):
     planes, rows, cols = out.shape
+    previous = numba.set_parallel_chunksize(4)
     for y in prange(rows):
         buf = np.empty(size * size, dtype=np.float32)
         for c in range(planes):
             for x in range(cols):
                 out[c, y, x] = window_median(padded, c, y, x, size, buf)
+    numba.set_parallel_chunksize(previous)
 
 
 @functools.cache

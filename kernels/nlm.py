@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
-from numba import cuda, literally, prange
+from numba import cuda, prange
 
 from .devices import launch_config, pixel
 from .layout import PLANES, reflect_pad
@@ -123,13 +123,20 @@ def _band(img, out, y0, y1, patch, search, bias, scale):
                 out[c, y0 + r, x] = acc[c, r, x] / wsum[r, x]
 
 
-@numba.njit(parallel=True, nogil=True, error_model="numpy")
-def _cpu_driver(img, out, patch, search, bias, scale):
-    size = literally(patch)  # a constant patch lets the patch loops unroll and rows vectorise
-    rows = out.shape[1]
-    for band in prange((rows + BAND - 1) // BAND):
-        y0 = band * BAND
-        _band(img, out, y0, min(rows, y0 + BAND), size, search, bias, scale)
+@functools.cache
+def _cpu_driver(patch: int) -> Callable:
+    """The parallel driver for one patch side (a constant, so patch loops unroll and vectorise)."""
+
+    @numba.njit(parallel=True, nogil=True, error_model="numpy")
+    def drive(img, out, search, bias, scale):
+        rows = out.shape[1]
+        previous = numba.set_parallel_chunksize(1)  # bands go to threads as they free up
+        for band in prange((rows + BAND - 1) // BAND):
+            y0 = band * BAND
+            _band(img, out, y0, min(rows, y0 + BAND), patch, search, bias, scale)
+        numba.set_parallel_chunksize(previous)
+
+    return drive
 
 
 @functools.cache
@@ -230,7 +237,7 @@ def nlm_filter(
     if device == "cuda":
         return _cuda_nlm(padded, planes.shape, patch, search, bias, scale)
     out = np.empty(planes.shape, dtype=np.float32)
-    _cpu_driver(padded, out, patch, search, bias, scale)
+    _cpu_driver(patch)(padded, out, search, bias, scale)
     return out
 
 
