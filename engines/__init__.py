@@ -1,0 +1,93 @@
+"""Inference engines for the deep models: one interface, three implementations.
+
+* ``torch``: PyTorch eager, channels-last (:mod:`.torch_engine`).
+* ``onnxruntime``: the model exported to ONNX (:mod:`.onnx_export`) and run by ONNX Runtime,
+  CPU execution provider, CUDA/TensorRT providers when present (:mod:`.ort_engine`).
+* ``tensorrt``: a native TensorRT engine built from that ONNX file (:mod:`.tensorrt_engine`).
+
+Exported ONNX files and built engines live in a cache (:mod:`.cache`). Every engine is a
+:class:`fastdenoise.methods.Denoiser`, so the tiler drives them all the same way.
+
+Importing this package imports neither torch, onnxruntime nor tensorrt.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from typing import Any
+
+from fastdenoise.methods import Denoiser, TilePlan
+
+ENGINES = ("auto", "torch", "onnxruntime", "tensorrt")
+PRECISIONS = ("fp32", "fp16")
+
+
+def _importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def pick(engine: str = "auto", device: str = "auto", precision: str = "fp32") -> str:
+    """Resolve ``auto`` to a concrete engine name.
+
+    TensorRT when CUDA and ``tensorrt`` are present; then ONNX Runtime; then torch. On a CPU
+    with ``fp16`` requested, torch is chosen instead of ONNX Runtime: torch runs bfloat16
+    there, while ONNX Runtime's CPU provider has no reduced-precision convolutions.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine != "auto":
+        return engine
+    on_cuda = device.startswith("cuda") or (device == "auto" and cuda_available())
+    if on_cuda and _importable("tensorrt"):
+        return "tensorrt"
+    if not _importable("onnxruntime"):
+        return "torch"
+    if precision == "fp16" and not on_cuda:
+        return "torch"
+    return "onnxruntime"
+
+
+def create(
+    engine: str,
+    model: Any,
+    plan: TilePlan,
+    name: str = "model",
+    device: str = "auto",
+    precision: str = "fp32",
+    threads: int = 0,
+    tile: int = 512,
+) -> Denoiser:
+    """A :class:`Denoiser` running ``model`` (a ``torch.nn.Module``) on ``engine``.
+
+    tile: the tile size the caller will use; TensorRT optimizes its engine for the padded
+    region of that size (larger regions get a second engine, built on demand).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be fp32 or fp16, not {precision!r}")
+    chosen = pick(engine, device, precision)
+    if chosen == "torch":
+        from fastdenoise.engines.torch_engine import TorchDenoiser
+
+        return TorchDenoiser(model, plan, name, device, precision, threads)
+    if chosen == "onnxruntime":
+        from fastdenoise.engines.ort_engine import OrtDenoiser
+
+        return OrtDenoiser(model, plan, name, device, precision, threads)
+    if device == "cpu":
+        raise ValueError("the tensorrt engine needs a CUDA device; use --engine onnxruntime")
+    from fastdenoise.engines.tensorrt_engine import TensorRTDenoiser
+
+    return TensorRTDenoiser(model, plan, name, precision, tile)
+
+
+def warn_fp32(what: str) -> None:
+    """Say clearly that a reduced-precision request runs in fp32."""
+    warnings.warn(f"{what}; running fp32", UserWarning, stacklevel=3)

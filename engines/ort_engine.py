@@ -1,0 +1,87 @@
+"""The ONNX Runtime engine: the exported model on the CPU (or CUDA/TensorRT) provider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastdenoise.engines import cache, onnx_export, warn_fp32
+from fastdenoise.engines.base import ArrayDenoiser
+
+from fastdenoise.methods import TilePlan
+
+
+def providers(device: str = "auto", precision: str = "fp32") -> list[Any]:
+    """Execution providers in preference order for ``device``.
+
+    On CUDA: TensorRT (fp16 when asked, its engines cached under the cache folder), then CUDA,
+    then CPU. On a CPU: the CPU provider only.
+    """
+    import onnxruntime as ort
+
+    have = set(ort.get_available_providers())
+    chosen: list[Any] = []
+    if device != "cpu":
+        if "TensorrtExecutionProvider" in have:
+            folder = cache.cache_dir() / "ort-trt"
+            options = {
+                "trt_fp16_enable": precision == "fp16",
+                "trt_engine_cache_enable": True,
+                "trt_engine_cache_path": str(folder),
+            }
+            chosen.append(("TensorrtExecutionProvider", options))
+        if "CUDAExecutionProvider" in have:
+            chosen.append("CUDAExecutionProvider")
+    if device.startswith("cuda") and not chosen:
+        raise ValueError("onnxruntime has no CUDA provider here (pip install onnxruntime-gpu)")
+    chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+class OrtDenoiser(ArrayDenoiser):
+    """Runs an exported network with ONNX Runtime.
+
+    precision: ``fp32``; ``fp16`` only through the TensorRT provider (otherwise a warning
+    says it runs fp32: the CPU provider has no bf16/fp16 convolutions).
+    threads: intra-op threads of the session (0 = ONNX Runtime's default, all cores).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        plan: TilePlan,
+        name: str = "model",
+        device: str = "auto",
+        precision: str = "fp32",
+        threads: int = 0,
+        onnx_path: str | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        self.plan, self.name = plan, name
+        self.channels = int(getattr(model, "channels", 3)) if model is not None else 3
+        if onnx_path is None:
+            stem = name.replace(":", "-").replace("/", "_")
+            onnx_path = str(onnx_export.cached_export(model, stem).path)
+        self.onnx_path = onnx_path
+        chosen = providers(device, precision)
+        if precision == "fp16" and not any(
+            isinstance(p, tuple) and p[0] == "TensorrtExecutionProvider" for p in chosen
+        ):
+            warn_fp32("onnxruntime --fp16 needs its TensorRT provider (CPU/CUDA run fp32 here)")
+            precision = "fp32"
+        self.precision = precision
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(onnx_path, options, providers=chosen)
+        self.input = self.session.get_inputs()[0].name
+        self.provider = self.session.get_providers()[0]
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input: batch})[0]
+
+    def describe(self) -> str:
+        return f"{self.name} (onnxruntime {self.provider}, {self.precision})"
