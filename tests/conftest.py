@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,18 @@ from scipy import ndimage
 
 from fastdenoise import methods
 from fastdenoise.methods import Denoiser, Method, Param, TilePlan
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _engine_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Exported ONNX files and engines go to a temporary cache, never ~/.cache."""
+    previous = os.environ.get("FASTDENOISE_CACHE")
+    os.environ["FASTDENOISE_CACHE"] = str(tmp_path_factory.mktemp("engine-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("FASTDENOISE_CACHE", None)
+    else:
+        os.environ["FASTDENOISE_CACHE"] = previous
 
 
 class BoxBlur(Denoiser):

@@ -117,8 +117,9 @@ def _factory(arch: str, default_variant: str) -> Any:
         weights: str = "",
         precision: str = "fp32",
         threads: int = 0,
+        engine: str = "auto",
     ) -> Denoiser:
-        from fastdenoise.models.runtime import TorchDenoiser
+        from fastdenoise import engines
 
         model, meta = load_user_weights(weights) if weights else load_variant(arch, variant)
         plan = TilePlan(
@@ -127,7 +128,7 @@ def _factory(arch: str, default_variant: str) -> Any:
             blend=True,
         )
         name = f"{arch}:{meta.get('variant', Path(weights).stem)}"
-        return TorchDenoiser(model, plan, name, device, precision, threads)
+        return engines.create(engine, model, plan, name, device, precision, threads)
 
     return factory
 
@@ -137,7 +138,8 @@ def _params(default_variant: str) -> tuple[Param, ...]:
         Param("variant", default_variant, "shipped weights: gaussian (blind AWGN) or real", str),
         Param("weights", "", "your own .safetensors from `fastdenoise train` (+ its .json)", str),
         Param("precision", "fp32", "fp32 or fp16 (half on CUDA, bfloat16 on CPU)", str),
-        Param("threads", 0, "torch CPU threads (0 = torch default)", int),
+        Param("threads", 0, "CPU threads (0 = the engine's default)", int),
+        Param("engine", "auto", "auto, torch, onnxruntime or tensorrt (auto: best available)", str),
     )
 
 
