@@ -253,10 +253,11 @@ def encode_image(picture: Picture, fmt: str, quality: int = 95) -> bytes:
         alpha = None if alpha is None else _convert_depth(alpha, depth)
     if fmt == "JPEG":
         alpha = None
+    gray_alpha = pixels.shape[2] == 1 and alpha is not None
+    if fmt == "PNG" and not (gray_alpha and pixels.dtype == np.uint8):
+        return _encode_png(pixels, alpha, picture.exif, picture.icc)
     if pixels.dtype == np.uint8:
         return _encode_pillow(pixels, alpha, fmt, quality, picture.exif, picture.icc)
-    if fmt == "PNG":
-        return _encode_png16(pixels, alpha, picture.exif, picture.icc)
     if fmt == "TIFF":
         return _encode_tiff(pixels, alpha, picture.icc)
     raise ImageError(f"cannot write {pixels.dtype} pixels as {fmt}")
@@ -303,11 +304,12 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _encode_png16(
+def _encode_png(
     pixels: np.ndarray, alpha: np.ndarray | None, exif: bytes | None, icc: bytes | None
 ) -> bytes:
-    """16-bit PNG via OpenCV, then ICC (iCCP) and EXIF (eXIf) chunks added after IHDR."""
-    if pixels.shape[2] == 1 and alpha is not None:  # PNG encoders here lack 16-bit gray+alpha
+    """PNG via OpenCV (about 6x faster than Pillow's encoder here, files ~10% larger), then
+    ICC (iCCP) and EXIF (eXIf) chunks added after IHDR. 8-bit gray+alpha goes through Pillow."""
+    if pixels.shape[2] == 1 and alpha is not None:  # no encoder here writes 16-bit gray+alpha
         pixels = np.repeat(pixels, 3, axis=2)
     planes = _stack(pixels, alpha)
     if planes.ndim == 3:
@@ -343,14 +345,17 @@ def _encode_tiff(pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to ``path`` through a temporary file and a rename (no partial files)."""
+    """Write bytes to ``path`` through a temporary file and a rename (no partial files).
+
+    A killed process leaves the old state or the whole new file, never a partial one. There
+    is no fsync per file (it cost ~0.1 s per image here); durability against power loss is
+    left to the filesystem, as with cp or mv.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
     try:
         with open(temp, "xb") as stream:
             stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
