@@ -7,7 +7,8 @@ Protocol of docs/DESIGN.md (:mod:`fastdenoise.evaluate`): seeded AWGN, noisy inp
 unclipped as float where a method takes float (OpenCV's NLM needs uint8: clipped and rounded),
 output clipped and rounded to uint8, scikit-image PSNR/SSIM, means over the set. Methods with a
 strength parameter are swept and reported at their best h (mean PSNR). Time is the wall time of
-the denoising calls alone (conversions a method needs included), after a warm-up call, and
+the denoising calls alone (conversions a method needs included), after a warm-up call, the
+fastest of ``--repeat`` runs per image at the best h (a busy machine mostly adds time), and
 MP/s is image pixels (not channel values) per second. Ours and OpenCV use ``--threads``;
 scipy and scikit-image filters are single-threaded.
 """
@@ -124,7 +125,7 @@ def contenders(sigma: float, threads: int) -> list[Contender]:
     ]
 
 
-def evaluate(contender: Contender, images: list[tuple[np.ndarray, np.ndarray]]) -> list[Score]:
+def evaluate(contender: Contender, images: list, repeat: int) -> list[Score]:
     """Run every strength over the set; keep uint8 outputs for the scoring of the best."""
     from fastdenoise.evaluate import scores, to_uint8
 
@@ -147,6 +148,15 @@ def evaluate(contender: Contender, images: list[tuple[np.ndarray, np.ndarray]]) 
             flush=True,
         )
     best = max(results, key=lambda r: r.psnr)
+    if repeat > 1 and best.seconds < 30:  # time the best again: fastest of `repeat` per image
+        best.seconds = 0.0
+        for _, noisy in images:
+            laps = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                contender.run(noisy, best.strength)
+                laps.append(time.perf_counter() - started)
+            best.seconds += min(laps)
     pairs = zip(best.outputs, images, strict=True)
     best.ssim = float(np.mean([scores(out, clean)[1] for out, (clean, _) in pairs]))
     for r in results:
@@ -209,7 +219,7 @@ def report(rows: list, megapixels: float, count: int, args, notes: list[str]) ->
     """The markdown table, the target checks and the run's context."""
     best = {}
     lines = [
-        f"# Classical filters on {args.data.name} ({count} images), sigma {args.sigma:g}",
+        f"## {args.data.name} ({count} images), sigma {args.sigma:g}, {args.threads} thread(s)",
         "",
         "| method | settings | best h | PSNR dB | SSIM | MP/s |",
         "|---|---|---:|---:|---:|---:|",
@@ -276,7 +286,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--count", type=int, default=None, help="first N images only")
     parser.add_argument("--only", default="", help="comma-separated method names to run")
+    parser.add_argument("--repeat", type=int, default=3, help="timing: fastest of N per image")
     parser.add_argument("-o", "--output", type=Path, default=None, help="markdown file")
+    parser.add_argument("--append", action="store_true", help="add to the markdown file")
     args = parser.parse_args()
     os.environ["NUMBA_NUM_THREADS"] = str(args.threads)  # before Numba is imported
 
@@ -288,13 +300,14 @@ def main() -> None:
         for c in contenders(args.sigma, args.threads)
         if not args.only or c.name in args.only.split(",")
     ]
-    rows = [(c, evaluate(c, images)) for c in chosen]
+    rows = [(c, evaluate(c, images, args.repeat)) for c in chosen]
     notes.append(machine_notes()[0].replace("CPU", "after the run: CPU", 1))
     text = report(rows, megapixels, len(images), args, notes)
     print(text)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
+        previous = args.output.read_text() + "\n" if args.append and args.output.exists() else ""
+        args.output.write_text(previous + text)
 
 
 if __name__ == "__main__":
