@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from fastdenoise import methods
+from fastdenoise.cli_export import export as export_command
 from fastdenoise.cli_train import train as train_command
 from fastdenoise.io import DEFAULT_MAX_PIXELS, FORMAT_BY_SUFFIX
 from fastdenoise.sources import DEFAULT_NAME, Naming, parse_shard, plan_jobs
@@ -86,6 +87,10 @@ def run(
     fp16: Annotated[
         bool, typer.Option("--fp16", help="Reduced precision for models (bf16 on CPU).")
     ] = False,
+    engine: Annotated[
+        str | None,
+        typer.Option(help="Model engine: auto, tensorrt, onnxruntime or torch (default auto)."),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     tile: Annotated[int, typer.Option(help="Tile size in pixels; 0 = whole image.")] = 512,
     out_format: Annotated[
@@ -129,6 +134,10 @@ def run(
             if "precision" not in {p.name for p in method.params}:
                 raise ValueError(f"--fp16 applies to models; {model!r} is a {method.kind}")
             params["precision"] = "fp16"
+        if engine is not None:
+            if "engine" not in {p.name for p in method.params}:
+                raise ValueError(f"--engine applies to models; {model!r} is a {method.kind}")
+            params["engine"] = engine
         fmt = None
         if out_format is not None:
             fmt = FORMAT_BY_SUFFIX.get("." + out_format.lower().lstrip("."))
@@ -310,6 +319,9 @@ def bench(
     ] = "table",
     plot: Annotated[Path | None, typer.Option(help="Write PSNR vs MP/s plot (PNG).")] = None,
     grid: Annotated[Path | None, typer.Option(help="Write a crop comparison grid (PNG).")] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="Engine for models: auto, tensorrt, onnxruntime, torch.")
+    ] = None,
 ) -> None:
     """Compare methods: PSNR/SSIM of input and output, MP/s and peak memory.
 
@@ -352,6 +364,7 @@ def bench(
                         name,
                         samples,
                         label,
+                        params=_engine_params(name, engine),
                         tile=tile or None,
                         on_image=lambda: bar.advance(task),
                     )
@@ -401,6 +414,13 @@ def bench(
     if grid is not None and grid_outputs:
         bench_lib.plot_grid(sets[0][1][0], grid_outputs, grid)
     raise typer.Exit(EXIT_OK if rows else EXIT_FAILED)
+
+
+def _engine_params(name: str, engine: str | None) -> dict[str, str]:
+    """``{"engine": engine}`` for methods that take an engine (models), else nothing."""
+    if engine is None or "engine" not in {p.name for p in methods.get(name).params}:
+        return {}
+    return {"engine": engine}
 
 
 def _is_pairs_folder(root: Path) -> bool:
@@ -499,6 +519,7 @@ def eda(
 
 
 app.command("train")(train_command)
+app.command("export")(export_command)
 
 
 def main() -> None:

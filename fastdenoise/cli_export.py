@@ -1,0 +1,99 @@
+"""``fastdenoise export``: build ONNX files or TensorRT engines ahead of time.
+
+Mounted by the CLI as ``app.command("export")(export)``. The result goes to the engine cache
+(so later runs reuse it) and, with ``-o``, is also copied to a path of your choice for
+production images (copy the cache folder, or set ``FASTDENOISE_CACHE`` to it, to reuse it
+without rebuilding).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export(
+    model: Annotated[str, typer.Option("-m", "--model", help="Model architecture (mwcnn...).")],
+    fmt: Annotated[str, typer.Option("--format", help="onnx or tensorrt.")] = "onnx",
+    fp16: Annotated[bool, typer.Option("--fp16", help="fp16 TensorRT engine.")] = False,
+    tile: Annotated[int, typer.Option(help="Tile size the TensorRT engine is built for.")] = 512,
+    variant: Annotated[
+        str | None, typer.Option(help="Shipped weights variant (default: the model's).")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Your own .safetensors from `fastdenoise train`.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Also copy the result here.")
+    ] = None,
+) -> None:
+    """Export a model to ONNX or build its TensorRT engine, into the engine cache.
+
+    Example: fastdenoise export -m mwcnn --format tensorrt --fp16 --tile 512 -o mwcnn.engine
+    """
+    from fastdenoise import methods
+    from fastdenoise.models import zoo
+
+    if model not in zoo.ARCHITECTURES:
+        raise _fail(f"unknown model {model!r}; known: {', '.join(zoo.ARCHITECTURES)}")
+    if fmt not in ("onnx", "tensorrt"):
+        raise _fail(f"--format {fmt}: use onnx or tensorrt")
+    if fp16 and fmt == "onnx":
+        raise _fail("--fp16 applies to --format tensorrt (ONNX files are exported in fp32)")
+    if tile < 16:
+        raise _fail("--tile must be at least 16")
+    default = next(p.default for p in methods.get(model).params if p.name == "variant")
+    try:
+        if weights is not None:
+            net, meta = zoo.load_user_weights(weights)
+        else:
+            net, meta = zoo.load_variant(model, variant or default)
+    except (LookupError, ValueError, FileNotFoundError) as error:
+        raise _fail(str(error)) from None
+    stem = f"{model}-{meta.get('variant', weights.stem if weights else 'custom')}"
+    if fmt == "onnx":
+        from fastdenoise.engines import onnx_export
+
+        entry = onnx_export.cached_export(net, stem)
+    else:
+        try:
+            import tensorrt  # noqa: F401
+            import torch
+        except ModuleNotFoundError:
+            raise _fail("--format tensorrt needs: pip install 'fastdenoise[tensorrt]'") from None
+        if not torch.cuda.is_available():
+            raise _fail("--format tensorrt needs a CUDA GPU (engines are built per GPU)")
+        from fastdenoise.engines import tensorrt_engine
+        from fastdenoise.methods import TilePlan
+
+        plan = TilePlan(int(meta.get("halo", zoo.DEFAULT_HALO[model])), int(net.multiple), True)
+        side = tensorrt_engine.engine_side(tile, plan)
+        shape = (1, int(net.channels), side, side)
+        precision = "fp16" if fp16 else "fp32"
+        entry = tensorrt_engine.cached_engine(net, stem, shape, precision)
+    typer.echo(f"{'reused' if entry.reused else 'built'} {entry.path}")
+    if output is not None:
+        _copy_atomic(entry.path, output)
+        typer.echo(f"copied to {output}")
