@@ -44,6 +44,8 @@ class OrtDenoiser(ArrayDenoiser):
     precision: ``fp32``; ``fp16`` only through the TensorRT provider (otherwise a warning
     says it runs fp32: the CPU provider has no bf16/fp16 convolutions).
     threads: intra-op threads of the session (0 = ONNX Runtime's default, all cores).
+    onnx_path: an exported file to run; by default the model is exported through the cache
+    (``cache_entry`` tells whether that reused an entry).
     """
 
     def __init__(
@@ -60,9 +62,11 @@ class OrtDenoiser(ArrayDenoiser):
 
         self.plan, self.name = plan, name
         self.channels = int(getattr(model, "channels", 3)) if model is not None else 3
+        self.cache_entry: cache.Entry | None = None
         if onnx_path is None:
             stem = name.replace(":", "-").replace("/", "_")
-            onnx_path = str(onnx_export.cached_export(model, stem).path)
+            self.cache_entry = onnx_export.cached_export(model, stem)
+            onnx_path = str(self.cache_entry.path)
         self.onnx_path = onnx_path
         chosen = providers(device, precision)
         if precision == "fp16" and not any(
