@@ -34,7 +34,7 @@ from fastdenoise.methods import Denoiser, TilePlan
 from fastdenoise.models import zoo
 from fastdenoise.tiler import run_tiled
 
-COMBOS = (("torch", "fp32"), ("torch", "fp16"), ("onnxruntime", "fp32"))
+COMBOS = "torch:fp32,torch:fp16,onnxruntime:fp32,onnxruntime:int8"
 
 
 def flops_per_pixel(model: torch.nn.Module, side: int = 256) -> float:
@@ -95,7 +95,9 @@ def stream(denoiser: Denoiser, megapixels: float) -> tuple[float, float]:
     return height * width / 1e6 / wall, wall / timed.seconds
 
 
-def psnr_rows(weights: Path, data: Path, sigma: float, threads: int) -> list[dict[str, Any]]:
+def psnr_rows(
+    weights: Path, data: Path, sigma: float, threads: int, combos: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
     """PSNR on ``data`` + AWGN ``sigma`` per engine x precision (whole-image, tile 512)."""
     from PIL import Image
 
@@ -106,7 +108,7 @@ def psnr_rows(weights: Path, data: Path, sigma: float, threads: int) -> list[dic
     clean = [np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) / 255 for p in paths]
     noisy = [c + rng.normal(0, sigma / 255, c.shape).astype(np.float32) for c in clean]
     rows = []
-    for engine, precision in COMBOS:
+    for engine, precision in combos:
         denoiser = build(engine, model, arch, precision, threads)
         scores = []
         for x, y in zip(noisy, clean, strict=True):
@@ -127,8 +129,10 @@ def main() -> None:
     parser.add_argument("--psnr-weights", type=Path)
     parser.add_argument("--psnr-data", type=Path)
     parser.add_argument("--sigma", type=float, default=25.0)
+    parser.add_argument("--combos", default=COMBOS, help="engine:precision,...; first = baseline")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    combos = [tuple(item.split(":")) for item in args.combos.split(",")]
     torch.set_num_threads(args.threads)
 
     lines = [
@@ -140,7 +144,7 @@ def main() -> None:
         model = zoo.build_model(arch, channels=3).eval()
         fpp = flops_per_pixel(model)
         base, best = 0.0, (0.0, None)
-        for engine, precision in COMBOS:
+        for engine, precision in combos:
             denoiser = build(engine, model, arch, precision, args.threads)
             mps = tile_speed(denoiser, args.tile, args.repeats)
             base = base or mps
@@ -159,7 +163,7 @@ def main() -> None:
             print(lines[-1], flush=True)
         lines.append(f"| {arch} | FLOPs/pixel: {fpp / 1e3:.1f} k | | | | | | |")
     if args.psnr_weights and args.psnr_data:
-        rows = psnr_rows(args.psnr_weights, args.psnr_data, args.sigma, args.threads)
+        rows = psnr_rows(args.psnr_weights, args.psnr_data, args.sigma, args.threads, combos)
         lines += ["", f"PSNR on {args.psnr_data.name} + AWGN sigma {args.sigma:g} "
                   f"({args.psnr_weights}):", "", "| engine | precision | PSNR dB | cost dB |",
                   "|---|---|---:|---:|"]  # fmt: skip

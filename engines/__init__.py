@@ -20,7 +20,7 @@ from typing import Any
 from fastdenoise.methods import Denoiser, TilePlan
 
 ENGINES = ("auto", "torch", "onnxruntime", "tensorrt")
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")  # int8: ONNX Runtime only (static, calibrated)
 
 
 def _importable(module: str) -> bool:
@@ -45,6 +45,8 @@ def pick(engine: str = "auto", device: str = "auto", precision: str = "fp32") ->
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     if engine != "auto":
         return engine
+    if precision == "int8":
+        return "onnxruntime"
     on_cuda = device.startswith("cuda") or (device == "auto" and cuda_available())
     if on_cuda and _importable("tensorrt"):
         return "tensorrt"
@@ -71,8 +73,10 @@ def create(
     region of that size (larger regions get a second engine, built on demand).
     """
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be fp32 or fp16, not {precision!r}")
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     chosen = pick(engine, device, precision)
+    if precision == "int8" and chosen != "onnxruntime":
+        raise ValueError("int8 runs on the onnxruntime engine only")
     if chosen == "torch":
         from fastdenoise.engines.torch_engine import TorchDenoiser
 

@@ -42,7 +42,8 @@ class OrtDenoiser(ArrayDenoiser):
     """Runs an exported network with ONNX Runtime.
 
     precision: ``fp32``; ``fp16`` only through the TensorRT provider (otherwise a warning
-    says it runs fp32: the CPU provider has no bf16/fp16 convolutions).
+    says it runs fp32: the CPU provider has no bf16/fp16 convolutions); ``int8``: static QDQ
+    quantization calibrated on bundled images (:mod:`.quantize`), VNNI kernels on a CPU.
     threads: intra-op threads of the session (0 = ONNX Runtime's default, all cores).
     onnx_path: an exported file to run; by default the model is exported through the cache
     (``cache_entry`` tells whether that reused an entry).
@@ -65,7 +66,12 @@ class OrtDenoiser(ArrayDenoiser):
         self.cache_entry: cache.Entry | None = None
         if onnx_path is None:
             stem = name.replace(":", "-").replace("/", "_")
-            self.cache_entry = onnx_export.cached_export(model, stem)
+            if precision == "int8":
+                from fastdenoise.engines.quantize import cached_int8
+
+                self.cache_entry = cached_int8(model, stem)
+            else:
+                self.cache_entry = onnx_export.cached_export(model, stem)
             onnx_path = str(self.cache_entry.path)
         self.onnx_path = onnx_path
         chosen = providers(device, precision)

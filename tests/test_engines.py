@@ -218,3 +218,22 @@ def test_tensorrt_engine_equals_torch(tmp_path: Path) -> None:
     image = np.random.default_rng(2).random((37, 53, 3), dtype=np.float32)
     want, got = run_tiled(image, eager, tile=32), run_tiled(image, trt, tile=32)
     assert np.abs(got - want).max() <= 1e-3
+
+
+def test_int8_is_calibrated_cached_and_close() -> None:
+    from fastdenoise.engines import quantize
+
+    model = tiny("mwcnn")
+    plan = TilePlan(halo=8, multiple=model.multiple, blend=True)
+    fp32 = engines.create("onnxruntime", model, plan, "mwcnn", "cpu", "fp32", threads=1)
+    int8 = engines.create("auto", model, plan, "mwcnn", "cpu", "int8", threads=1)
+    assert int8.cache_entry is not None and not int8.cache_entry.reused
+    graph = onnx.load(str(int8.cache_entry.path))
+    ops = {node.op_type for node in graph.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops <= trt_ops()
+    image = np.random.default_rng(3).random((37, 53, 3), dtype=np.float32)
+    assert np.abs(run_tiled(image, int8, tile=24) - run_tiled(image, fp32, tile=24)).max() < 0.1
+    again = quantize.cached_int8(model, "mwcnn")
+    assert again.reused and again.path == int8.cache_entry.path
+    with pytest.raises(ValueError, match="int8 runs on the onnxruntime engine only"):
+        engines.create("torch", model, plan, "mwcnn", "cpu", "int8")
