@@ -34,12 +34,21 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def ort_has_cuda() -> bool:
+    """Whether the installed ONNX Runtime has a CUDA or TensorRT execution provider."""
+    import onnxruntime
+
+    gpu = {"CUDAExecutionProvider", "TensorrtExecutionProvider"}
+    return bool(gpu & set(onnxruntime.get_available_providers()))
+
+
 def pick(engine: str = "auto", device: str = "auto", precision: str = "fp32") -> str:
     """Resolve ``auto`` to a concrete engine name.
 
-    TensorRT when CUDA and ``tensorrt`` are present; then ONNX Runtime; then torch. On a CPU
-    with ``fp16`` requested, torch is chosen instead of ONNX Runtime: torch runs bfloat16
-    there, while ONNX Runtime's CPU provider has no reduced-precision convolutions.
+    On CUDA: TensorRT when ``tensorrt`` is importable; else ONNX Runtime when it has a GPU
+    provider (fp32 only); else torch. On a CPU: ONNX Runtime for fp32 and int8, torch for fp16
+    (torch runs bfloat16 there; ONNX Runtime's CPU provider has no reduced-precision
+    convolutions). Torch whenever ONNX Runtime is missing.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
@@ -50,9 +59,9 @@ def pick(engine: str = "auto", device: str = "auto", precision: str = "fp32") ->
     on_cuda = device.startswith("cuda") or (device == "auto" and cuda_available())
     if on_cuda and _importable("tensorrt"):
         return "tensorrt"
-    if not _importable("onnxruntime"):
+    if not _importable("onnxruntime") or precision == "fp16":
         return "torch"
-    if precision == "fp16" and not on_cuda:
+    if on_cuda and not ort_has_cuda():
         return "torch"
     return "onnxruntime"
 

@@ -142,14 +142,21 @@ def test_auto_picks_tensorrt_then_onnxruntime_then_torch(monkeypatch: pytest.Mon
     have = {"tensorrt": False, "onnxruntime": True}
     monkeypatch.setattr(engines, "_importable", lambda name: have[name])
     monkeypatch.setattr(engines, "cuda_available", lambda: False)
+    monkeypatch.setattr(engines, "ort_has_cuda", lambda: False)
     assert engines.pick("auto", "auto") == "onnxruntime"
+    assert engines.pick("auto", "cpu", "int8") == "onnxruntime"
     assert engines.pick("auto", "cpu", "fp16") == "torch"  # bf16 lives in torch on a CPU
     have["tensorrt"] = True
     assert engines.pick("auto", "auto") == "onnxruntime"  # tensorrt without CUDA: not picked
     monkeypatch.setattr(engines, "cuda_available", lambda: True)
     assert engines.pick("auto", "auto", "fp16") == "tensorrt"
-    have.update(tensorrt=False, onnxruntime=False)
-    assert engines.pick("auto", "auto") == "torch"
+    have["tensorrt"] = False
+    assert engines.pick("auto", "auto") == "torch"  # CPU-only onnxruntime on a CUDA machine
+    monkeypatch.setattr(engines, "ort_has_cuda", lambda: True)
+    assert engines.pick("auto", "cuda") == "onnxruntime"
+    assert engines.pick("auto", "cuda", "fp16") == "torch"  # half precision in torch
+    have["onnxruntime"] = False
+    assert engines.pick("auto", "cpu") == "torch"
     assert engines.pick("onnxruntime") == "onnxruntime"
     with pytest.raises(ValueError, match="engine must be one of"):
         engines.pick("openvino")
