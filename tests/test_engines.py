@@ -244,3 +244,21 @@ def test_int8_is_calibrated_cached_and_close() -> None:
     assert again.reused and again.path == int8.cache_entry.path
     with pytest.raises(ValueError, match="int8 runs on the onnxruntime engine only"):
         engines.create("torch", model, plan, "mwcnn", "cpu", "int8")
+
+
+def test_cli_run_engines_agree_and_engine_is_for_models(tmp_path: Path) -> None:
+    from PIL import Image
+
+    weights = write_weights(tmp_path, "mwcnn")
+    pixels = np.random.default_rng(4).integers(0, 256, (45, 67, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "in.png")
+    runner, outputs = CliRunner(), []
+    for engine in ("torch", "onnxruntime"):
+        out = tmp_path / engine
+        args = ["run", str(tmp_path / "in.png"), "-o", str(out), "-m", "mwcnn", "-q"]
+        result = runner.invoke(app, [*args, "-p", f"weights={weights}", "--engine", engine])
+        assert result.exit_code == 0, result.output
+        outputs.append(np.asarray(Image.open(next(out.iterdir()))).astype(int))
+    assert np.abs(outputs[0] - outputs[1]).max() <= 1  # 8-bit rounding of <= 1e-4 differences
+    bad = runner.invoke(app, ["run", str(tmp_path / "in.png"), "-m", "median", "--engine", "torch"])
+    assert bad.exit_code == 2
