@@ -140,9 +140,13 @@ def main() -> None:
         "| GFLOP/s | stream MP/s | wall / engine time |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
-    for arch in args.models.split(","):
-        model = zoo.build_model(arch, channels=3).eval()
+    networks = [(arch, zoo.build_model(arch, channels=3).eval()) for arch in args.models.split(",")]
+    if args.psnr_weights:  # the evaluated network's own config too (it may differ from default)
+        trained, meta = zoo.load_user_weights(args.psnr_weights)
+        networks.append((meta["arch"], trained.eval()))
+    for arch, model in networks:
         fpp = flops_per_pixel(model)
+        label = f"{arch} {getattr(model, 'widths', '')}".strip()
         base, best = 0.0, (0.0, None)
         for engine, precision in combos:
             denoiser = build(engine, model, arch, precision, args.threads)
@@ -150,18 +154,18 @@ def main() -> None:
             base = base or mps
             best = max(best, (mps, denoiser), key=lambda b: b[0])
             lines.append(
-                f"| {arch} | {engine} | {precision} | {mps:.3f} | {mps / base:.2f} "
+                f"| {label} | {engine} | {precision} | {mps:.3f} | {mps / base:.2f} "
                 f"| {mps * fpp / 1e3:.1f} | | |"
             )
             print(lines[-1], flush=True)
         if args.stream_mp and best[1] is not None:
             mps, ratio = stream(best[1], args.stream_mp)
             lines.append(
-                f"| {arch} | {best[1].describe()} | | | | | {mps:.3f} "
+                f"| {label} | {best[1].describe()} | | | | | {mps:.3f} "
                 f"({args.stream_mp:g} MP) | {ratio:.3f} |"
             )
             print(lines[-1], flush=True)
-        lines.append(f"| {arch} | FLOPs/pixel: {fpp / 1e3:.1f} k | | | | | | |")
+        lines.append(f"| {label} | FLOPs/pixel: {fpp / 1e3:.1f} k | | | | | | |")
     if args.psnr_weights and args.psnr_data:
         rows = psnr_rows(args.psnr_weights, args.psnr_data, args.sigma, args.threads, combos)
         lines += ["", f"PSNR on {args.psnr_data.name} + AWGN sigma {args.sigma:g} "
