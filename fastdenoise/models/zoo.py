@@ -137,7 +137,7 @@ def _params(default_variant: str) -> tuple[Param, ...]:
     return (
         Param("variant", default_variant, "shipped weights: gaussian (blind AWGN) or real", str),
         Param("weights", "", "your own .safetensors from `fastdenoise train` (+ its .json)", str),
-        Param("precision", "fp32", "fp32 or fp16 (half on CUDA, bfloat16 on CPU)", str),
+        Param("precision", "fp32", "fp32, fp16 (CUDA half, CPU bf16), int8 (onnxruntime)", str),
         Param("threads", 0, "CPU threads (0 = the engine's default)", int),
         Param("engine", "auto", "auto, torch, onnxruntime or tensorrt (auto: best available)", str),
     )
