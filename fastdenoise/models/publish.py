@@ -37,6 +37,7 @@ def export(
     path = folder / f"{name}.safetensors"
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp))
+    tmp.chmod(0o644)
     tmp.replace(path)
     meta_path = folder / f"{name}.json"
     old = json.loads(meta_path.read_text()) if meta_path.exists() else {}
