@@ -102,6 +102,14 @@ def train(
         typer.Option(help="Clean folder for validation (AWGN by the evaluation protocol)."),
     ] = None,
     val_sigma: Annotated[float, typer.Option(help="Validation noise sigma (8-bit units).")] = 25.0,
+    val_noise: Annotated[
+        str | None,
+        typer.Option(help="Validate with this noise spec (seeded per image) instead of AWGN."),
+    ] = None,
+    keep: Annotated[
+        str | None,
+        typer.Option(help="best (default): keep the best-validating weights; last: the latest."),
+    ] = None,
     val_count: Annotated[
         int | None,
         typer.Option(help="Validation images, evenly spaced in the sorted list (default 8)."),
@@ -130,7 +138,7 @@ def train(
     given = {
         "iters": iters, "threads": threads, "val": str(val) if val else None,
         "val_count": val_count, "val_every": val_every, "ckpt_every": ckpt_every,
-        "log_every": log_every,
+        "log_every": log_every, "keep": keep,
     }  # fmt: skip
     overrides = {k: v for k, v in given.items() if v is not None and k in RESUMABLE}
     cfg = TrainConfig(
@@ -139,6 +147,7 @@ def train(
         pair_fraction=pair_fraction, noise=noise, patch=patch, batch=batch, lr=lr, min_lr=min_lr,
         warmup=warmup, weight_decay=weight_decay, grad_clip=grad_clip, loss=loss, ema=ema,
         bf16=bf16, seed=seed, init=str(init) if init else None, val_sigma=val_sigma,
+        val_noise=val_noise,
     )  # fmt: skip
     if not resume and not cfg.data and not cfg.pairs:
         raise typer.BadParameter("give --data (clean images) and/or --pairs (real pairs)")

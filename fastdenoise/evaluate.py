@@ -107,6 +107,38 @@ def evaluate_awgn(
     return _collect(f"{Path(folder).name} sigma {sigma:g}", rows, time.perf_counter() - start)
 
 
+def evaluate_synthetic(
+    fn: DenoiseFn,
+    folder: str | Path,
+    spec: str,
+    channels: int | None = None,
+    indices: Sequence[int] | None = None,
+) -> Result:
+    """Score ``fn`` on a clean folder with a :mod:`fastdenoise.noise` spec (seeded by index).
+
+    The noisy input is the synthesiser's float32 output (camera noise is already 8-bit).
+    """
+    from fastdenoise.noise import parse
+
+    make = parse(spec)
+    files = list_images(folder)
+    chosen = range(len(files)) if indices is None else indices
+    rows, start = [], time.perf_counter()
+    for i in chosen:
+        clean = read_image(files[i], channels)
+        noisy = make(to_float(clean), np.random.default_rng(i)).astype(np.float64)
+        psnr, ssim = scores(fn(noisy), clean)
+        rows.append(
+            {
+                "file": files[i].name,
+                "psnr": psnr,
+                "ssim": ssim,
+                "input_psnr": scores(noisy, clean)[0],
+            }
+        )
+    return _collect(f"{Path(folder).name} {spec}", rows, time.perf_counter() - start)
+
+
 def evaluate_pairs(
     fn: DenoiseFn, pairs: Sequence[Pair], name: str = "pairs", channels: int | None = None
 ) -> Result:

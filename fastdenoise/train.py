@@ -6,7 +6,8 @@ A run lives in one folder (``out``):
 * ``state.json``: the config, step, RNG states, history and the sha256 of the checkpoint it
   belongs to. It is written (temp file + rename) after its checkpoint, so a crash at any
   moment leaves a consistent pair; ``resume=True`` continues exactly where it stopped;
-* ``best.safetensors`` + ``best.json``: the weights with the best validation PSNR so far.
+* ``best.safetensors`` + ``best.json``: the weights with the best validation PSNR so far
+  (or, with ``keep="last"``, those of the latest validation).
 
 Run it with ``python -m fastdenoise.train --help`` (or ``fastdenoise train``).
 """
@@ -65,10 +66,12 @@ class TrainConfig:
     init: str | None = None
     val: str | None = None
     val_sigma: float = 25.0
+    val_noise: str | None = None
     val_count: int = 8
     val_every: int = 2000
     ckpt_every: int = 500
     log_every: int = 50
+    keep: str = "best"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,6 +222,8 @@ class Trainer:
         count = len(datasets.list_images(cfg.val))
         indices = sorted({round(i) for i in np.linspace(0, count - 1, min(cfg.val_count, count))})
         fn = evaluate.module_fn(model.to(memory_format=torch.channels_last), model.multiple)
+        if cfg.val_noise:
+            return evaluate.evaluate_synthetic(fn, cfg.val, cfg.val_noise, cfg.channels, indices)
         return evaluate.evaluate_awgn(fn, cfg.val, cfg.val_sigma, cfg.channels, indices)
 
     # -- checkpoints --------------------------------------------------------------------------
@@ -349,6 +354,7 @@ class Trainer:
         improved = result.psnr > self.best
         if improved:
             self.best = result.psnr
+        if improved or self.cfg.keep == "last":
             self.save_best(result)
         self.console.print(
             f"val step {self.step}: {result.summary()}{' (best)' if improved else ''}",
@@ -356,7 +362,9 @@ class Trainer:
         )
 
 
-RESUMABLE = ("iters", "threads", "val", "val_count", "val_every", "ckpt_every", "log_every")
+RESUMABLE = (
+    "iters", "threads", "val", "val_count", "val_every", "ckpt_every", "log_every", "keep",
+)  # fmt: skip
 
 
 def train(

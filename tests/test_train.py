@@ -174,3 +174,14 @@ def test_publish_export_and_card(tmp_path: Path, clean_dir: Path) -> None:
     assert loaded["sha256"] == zoo.sha256_file(shipped / "mwcnn-test.safetensors")
     x = torch.rand(1, 3, 32, 32)
     assert model(x).shape == x.shape
+
+
+def test_synthetic_validation_and_keep_last(tmp_path: Path, clean_dir: Path) -> None:
+    cfg = config(tmp_path, clean_dir, iters=20, val=str(clean_dir), val_count=1, val_every=10)
+    cfg.val_noise, cfg.keep = "camera:shot=1e-2-2e-2", "last"
+    train(cfg)
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["step"] == 20 and "camera" in best["val"]["set"]
+    fn = evaluate.evaluate_synthetic
+    a = fn(lambda x: x, clean_dir, "camera", 3, [1])
+    assert a.psnr == fn(lambda x: x, clean_dir, "camera", 3, [1]).psnr  # seeded
