@@ -70,6 +70,13 @@ def contenders(sigma: float, threads: int) -> list[Contender]:
 
         return run
 
+    def kernel(name: str, *args: object) -> Denoise:
+        """A kernel alone on the whole image (float32 planes in and out, no tiler)."""
+        from fastdenoise import kernels
+
+        function = getattr(kernels, name)
+        return lambda noisy, _: kernels.from_planes(function(kernels.to_planes(noisy), *args))
+
     def opencv_nlm(noisy: np.ndarray, h: float | None) -> np.ndarray:
         bgr = np.rint(np.clip(noisy[..., ::-1], 0, 1) * 255).astype(np.uint8)
         return cv2.fastNlMeansDenoisingColored(bgr, None, h, h, 7, 21)[..., ::-1]
@@ -122,6 +129,11 @@ def contenders(sigma: float, threads: int) -> list[Contender]:
             per_plane(lambda p: scipy.signal.wiener(p, 5, s * s)),
         ),
         Contender("adaptive-median", "max_size 7", ours("adaptive-median", max_size=7)),
+        Contender("kernel: median_filter", "5x5, no tiler", kernel("median_filter", 5)),
+        Contender("kernel: wiener_filter", "5x5, no tiler", kernel("wiener_filter", 5, s * s)),
+        Contender(
+            "kernel: adaptive_median_filter", "max 7, no tiler", kernel("adaptive_median_filter", 7)
+        ),
     ]
 
 
