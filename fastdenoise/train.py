@@ -159,6 +159,9 @@ class Trainer:
         self.model = build_model(cfg.model, channels=cfg.channels, **cfg.params)
         if cfg.init:
             self.model.load_state_dict(load_file(cfg.init), strict=True)
+        multiple = int(getattr(self.model, "multiple", 1))
+        if cfg.patch % multiple:
+            raise ValueError(f"--patch {cfg.patch} must be a multiple of {multiple} ({cfg.model})")
         self.model = self.model.to(memory_format=torch.channels_last)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.ema = [p.detach().clone() for p in self.params] if cfg.ema else None

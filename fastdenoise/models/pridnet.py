@@ -11,7 +11,9 @@ Three stages, as in the paper:
 
 Deviations (CPU sizing and export): U-Net width/levels are parameters (paper: 5-level U-Nets
 of 32..512 channels, ~74M parameters in all); spatial means instead of adaptive pooling;
-upsampling by fixed factors; the size multiple is ``max(scales) * 2**unet_levels``.
+upsampling by fixed factors; each U-Net hands ``branch_out`` channels to the fusion (its
+3x3/5x5/7x7 convs dominate the cost at full resolution); the size multiple is
+``max(scales) * 2**unet_levels``.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ class PRIDNet(nn.Module):
         unet_width: int = 16,
         unet_levels: int = 2,
         scales: tuple[int, ...] = (1, 2, 4, 8, 16),
+        branch_out: int = 6,
         fuse_width: int = 16,
     ) -> None:
         super().__init__()
@@ -112,9 +115,9 @@ class PRIDNet(nn.Module):
             nn.Conv2d(estimator_width, channels, 3, padding=1),
         )
         self.unets = nn.ModuleList(
-            UNet(2 * channels, unet_width, unet_levels, unet_width) for _ in self.scales
+            UNet(2 * channels, unet_width, unet_levels, branch_out) for _ in self.scales
         )
-        self.fuse = KernelSelect(unet_width * len(self.scales), fuse_width)
+        self.fuse = KernelSelect(branch_out * len(self.scales), fuse_width)
         self.out = nn.Conv2d(fuse_width, channels, 1)
         self.multiple = max(self.scales) * 2**unet_levels
 
