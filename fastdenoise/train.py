@@ -28,6 +28,15 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -134,6 +143,19 @@ def stop_requests() -> Iterator[dict[str, bool]]:
     finally:
         for sig, previous in old.items():
             signal.signal(sig, previous)
+
+
+class _Speed(ProgressColumn):
+    """Steps per second and patch pixels per second."""
+
+    def __init__(self, pixels_per_step: int) -> None:
+        super().__init__()
+        self.pixels = pixels_per_step
+
+    def render(self, task: Any) -> Text:
+        if not task.speed:
+            return Text("- it/s")
+        return Text(f"{task.speed:.2f} it/s {task.speed * self.pixels / 1e3:.0f} kpix/s")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,10 +333,12 @@ class Trainer:
         stopped, losses = False, []
         tick_wall, tick_cpu = time.perf_counter(), time.process_time()
         log_wall, log_step = self.wall, self.step
-        with stop_requests() as flag:
-            last = cfg.iters if until is None else min(until, cfg.iters)
+        last = cfg.iters if until is None else min(until, cfg.iters)
+        with stop_requests() as flag, self._progress(last) as bar:
             while self.step < last and not flag["stop"]:
                 losses.append(self.train_step())
+                if bar is not None:
+                    bar.update(0, completed=self.step, loss=losses[-1])
                 now_wall, now_cpu = time.perf_counter(), time.process_time()
                 self.wall += now_wall - tick_wall
                 self.cpu += now_cpu - tick_cpu
@@ -342,6 +366,24 @@ class Trainer:
                 self.save()
                 con.print(f"stopped at step {self.step}; checkpoint written, resume with --resume")
         return {"step": self.step, "best_psnr": self.best, "stopped": stopped}
+
+    @contextmanager
+    def _progress(self, last: int) -> Iterator[Progress | None]:
+        """A live progress bar (step, loss, it/s, ETA) on a terminal; None otherwise."""
+        if not self.console.is_terminal:
+            yield None
+            return
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.5f}"),
+            _Speed(self.cfg.batch * self.cfg.patch**2),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=self.console, transient=True) as progress:
+            progress.add_task(self.cfg.model, total=last, completed=self.step, loss=float("nan"))
+            yield progress
 
     def _validate_and_record(self) -> None:
         result = self.validate()
