@@ -87,7 +87,8 @@ def train(
         float, typer.Option(help="EMA decay of the weights used for validation/export (0 = off).")
     ] = 0.0,
     bf16: Annotated[
-        bool, typer.Option(help="bfloat16 autocast (fast on CPUs with AVX-512 BF16/AMX).")
+        bool,
+        typer.Option(help="bfloat16 autocast where the CPU has it natively (else fp32)."),
     ] = True,
     threads: Annotated[
         int | None, typer.Option(help="Torch threads (default 1: keep the machine usable).")

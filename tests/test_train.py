@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 
 import fastdenoise  # noqa: E402
 from fastdenoise import evaluate  # noqa: E402
+from fastdenoise import train as train_module  # noqa: E402
 from fastdenoise.train import STATE, TrainConfig, Trainer, loss_fn, lr_at, train  # noqa: E402
 
 TINY = {"widths": [8, 16], "depth": 2, "head": 8}
@@ -185,3 +186,12 @@ def test_synthetic_validation_and_keep_last(tmp_path: Path, clean_dir: Path) -> 
     fn = evaluate.evaluate_synthetic
     a = fn(lambda x: x, clean_dir, "camera", 3, [1])
     assert a.psnr == fn(lambda x: x, clean_dir, "camera", 3, [1]).psnr  # seeded
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_only_where_the_cpu_has_it(
+    tmp_path: Path, clean_dir: Path, monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    monkeypatch.setattr(train_module, "cpu_has_bf16", lambda: native)
+    assert Trainer(config(tmp_path, clean_dir, bf16=True)).autocast is native
+    assert Trainer(config(tmp_path, clean_dir, bf16=False)).autocast is False
