@@ -16,32 +16,40 @@ REPO = Path(__file__).resolve().parents[1]
 LAUNCH = "import tests.conftest; from fastdenoise.cli import main; main()"
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_leaves_no_partial_outputs(tmp_path, sig, code):
-    rng = np.random.default_rng(0)
-    src = tmp_path / "in"
+def noise_folder(root: Path, count: int, seed: int) -> Path:
+    """``count`` random 96x96 RGB PNGs in ``root/in``."""
+    rng = np.random.default_rng(seed)
+    src = root / "in"
     src.mkdir()
-    for i in range(12):
+    for i in range(count):
         Image.fromarray(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(src / f"{i}.png")
-    out = tmp_path / "out"
-    args = [
-        sys.executable,
-        "-c",
-        LAUNCH,
-        "run",
-        str(src),
-        "-o",
-        str(out),
-        "-m",
-        "test-slow",
-        "--tile",
-        "16",
-        "-q",
-    ]
-    proc = subprocess.Popen(args, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    return src
+
+
+def run_args(src: Path, out: Path, method: str, *extra: str) -> list[str]:
+    """The CLI command line that denoises ``src`` into ``out`` (with the test methods)."""
+    return [sys.executable, "-c", LAUNCH, "run", str(src), "-o", str(out), "-m", method, *extra]
+
+
+def start_and_wait_for_first_output(args: list[str], out: Path, **popen) -> subprocess.Popen:
+    """Start the run and return once its first output file exists."""
+    proc = subprocess.Popen(args, cwd=REPO, **popen)
     deadline = time.monotonic() + 60
     while not (out.exists() and any(out.glob("*.png"))) and time.monotonic() < deadline:
         time.sleep(0.02)
+    return proc
+
+
+def assert_whole_images(out: Path) -> None:
+    for path in out.glob("*.png"):  # every output that exists is a whole, decodable image
+        assert np.asarray(Image.open(path)).shape == (96, 96, 3)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_leaves_no_partial_outputs(tmp_path, sig, code):
+    src, out = noise_folder(tmp_path, 12, seed=0), tmp_path / "out"
+    args = run_args(src, out, "test-slow", "--tile", "16", "-q")
+    proc = start_and_wait_for_first_output(args, out, stderr=subprocess.PIPE, text=True)
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == code, stderr
@@ -49,10 +57,12 @@ def test_signal_leaves_no_partial_outputs(tmp_path, sig, code):
     written = sorted(out.iterdir())
     assert 0 < len(written) < 12
     assert not [p for p in written if p.name.endswith(".fdtmp")]
-    for path in written:  # every output that exists is a whole, decodable image
-        assert np.asarray(Image.open(path)).shape == (96, 96, 3)
+    assert_whole_images(out)
     resumed = subprocess.run(
-        [*args[:8], "test-box", "--skip-existing", "-q"], cwd=REPO, capture_output=True, text=True
+        run_args(src, out, "test-box", "--skip-existing", "-q"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert resumed.returncode == 0, resumed.stderr
     assert len(list(out.glob("*.png"))) == 12
@@ -60,37 +70,15 @@ def test_signal_leaves_no_partial_outputs(tmp_path, sig, code):
 
 def test_sigkill_leaves_only_ignored_temporaries(tmp_path):
     """A killed run leaves whole images or hidden temporaries; the rerun ignores the latter."""
-    rng = np.random.default_rng(1)
-    src = tmp_path / "in"
-    src.mkdir()
-    for i in range(10):
-        Image.fromarray(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(src / f"{i}.png")
-    out = tmp_path / "out"
-    args = [
-        sys.executable,
-        "-c",
-        LAUNCH,
-        "run",
-        str(src),
-        "-o",
-        str(out),
-        "-m",
-        "test-slow",
-        "--tile",
-        "32",
-        "-q",
-    ]
-    proc = subprocess.Popen(args, cwd=REPO, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not (out.exists() and any(out.glob("*.png"))) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    src, out = noise_folder(tmp_path, 10, seed=1), tmp_path / "out"
+    args = run_args(src, out, "test-slow", "--tile", "32", "-q")
+    proc = start_and_wait_for_first_output(args, out, stderr=subprocess.DEVNULL)
     proc.kill()
     proc.wait(timeout=30)
     (out / ".3.png.deadbeef.fdtmp").write_bytes(b"half an image")  # as a kill mid-write leaves
-    for path in out.glob("*.png"):
-        assert np.asarray(Image.open(path)).shape == (96, 96, 3)
+    assert_whole_images(out)
     resumed = subprocess.run(
-        [*args[:8], "test-box", "--skip-existing", "-q", "--json"],
+        run_args(src, out, "test-box", "--skip-existing", "-q", "--json"),
         cwd=REPO,
         capture_output=True,
         text=True,
