@@ -42,13 +42,21 @@ def ort_has_cuda() -> bool:
     return bool(gpu & set(onnxruntime.get_available_providers()))
 
 
+def cpu_bf16() -> bool:
+    """Whether torch has native bfloat16 kernels on this CPU (AVX-512 BF16 or AMX)."""
+    from fastdenoise.engines.torch_engine import cpu_has_bf16
+
+    return cpu_has_bf16()
+
+
 def pick(engine: str = "auto", device: str = "auto", precision: str = "fp32") -> str:
     """Resolve ``auto`` to a concrete engine name.
 
     On CUDA: TensorRT when ``tensorrt`` is importable; else ONNX Runtime when it has a GPU
     provider (fp32 only); else torch. On a CPU: ONNX Runtime for fp32 and int8, torch for fp16
-    (torch runs bfloat16 there; ONNX Runtime's CPU provider has no reduced-precision
-    convolutions). Torch whenever ONNX Runtime is missing.
+    where the CPU has native bfloat16 (ONNX Runtime's CPU provider has no reduced-precision
+    convolutions); without it fp16 runs fp32 anyway, on ONNX Runtime. Torch whenever ONNX
+    Runtime is missing.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
@@ -59,7 +67,9 @@ def pick(engine: str = "auto", device: str = "auto", precision: str = "fp32") ->
     on_cuda = device.startswith("cuda") or (device == "auto" and cuda_available())
     if on_cuda and _importable("tensorrt"):
         return "tensorrt"
-    if not _importable("onnxruntime") or precision == "fp16":
+    if not _importable("onnxruntime"):
+        return "torch"
+    if precision == "fp16" and (on_cuda or cpu_bf16()):
         return "torch"
     if on_cuda and not ort_has_cuda():
         return "torch"
