@@ -91,6 +91,9 @@ def run(
         str | None,
         typer.Option(help="Model engine: auto, tensorrt, onnxruntime or torch (default auto)."),
     ] = None,
+    tta: Annotated[
+        bool, typer.Option("--tta", help="Models: average the 8 flips/rotations (8x slower).")
+    ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     tile: Annotated[int, typer.Option(help="Tile size in pixels; 0 = whole image.")] = 512,
     out_format: Annotated[
@@ -130,14 +133,17 @@ def run(
     try:
         method = methods.get(model)
         params = parse_params(param or [], method)
-        if fp16:
-            if "precision" not in {p.name for p in method.params}:
-                raise ValueError(f"--fp16 applies to models; {model!r} is a {method.kind}")
-            params["precision"] = "fp16"
-        if engine is not None:
-            if "engine" not in {p.name for p in method.params}:
-                raise ValueError(f"--engine applies to models; {model!r} is a {method.kind}")
-            params["engine"] = engine
+        model_flags = {
+            ("precision", "--fp16"): "fp16" if fp16 else None,
+            ("engine", "--engine"): engine,
+            ("tta", "--tta"): True if tta else None,
+        }
+        for (key, flag), value in model_flags.items():
+            if value is None:
+                continue
+            if key not in {p.name for p in method.params}:
+                raise ValueError(f"{flag} applies to models; {model!r} is a {method.kind}")
+            params[key] = value
         fmt = None
         if out_format is not None:
             fmt = FORMAT_BY_SUFFIX.get("." + out_format.lower().lstrip("."))

@@ -172,6 +172,12 @@ def dihedral(image: np.ndarray, k: int) -> np.ndarray:
     return out[:, ::-1] if k >= 4 else out
 
 
+def undo_dihedral(image: np.ndarray, k: int) -> np.ndarray:
+    """The inverse of :func:`dihedral`: ``undo_dihedral(dihedral(a, k), k)`` equals ``a``."""
+    out = image[:, ::-1] if k >= 4 else image
+    return np.rot90(out, -(k % 4), axes=(0, 1))
+
+
 @dataclass
 class PatchSampler:
     """Random training patches from clean images (synthetic noise) and/or real pairs.

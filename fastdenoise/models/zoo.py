@@ -118,6 +118,7 @@ def _factory(arch: str, default_variant: str) -> Any:
         precision: str = "fp32",
         threads: int = 0,
         engine: str = "auto",
+        tta: bool = False,
     ) -> Denoiser:
         from fastdenoise import engines
 
@@ -128,7 +129,12 @@ def _factory(arch: str, default_variant: str) -> Any:
             blend=True,
         )
         name = f"{arch}:{meta.get('variant', Path(weights).stem)}"
-        return engines.create(engine, model, plan, name, device, precision, threads)
+        denoiser = engines.create(engine, model, plan, name, device, precision, threads)
+        if tta:
+            from fastdenoise.models.ensemble import SelfEnsemble
+
+            return SelfEnsemble(denoiser)
+        return denoiser
 
     return factory
 
@@ -140,6 +146,7 @@ def _params(default_variant: str) -> tuple[Param, ...]:
         Param("precision", "fp32", "fp32, fp16 (CUDA half, CPU bf16), int8 (onnxruntime)", str),
         Param("threads", 0, "CPU threads (0 = the engine's default)", int),
         Param("engine", "auto", "auto, torch, onnxruntime or tensorrt (auto: best available)", str),
+        Param("tta", False, "self-ensemble: average the 8 flips/rotations (8x the time)", bool),
     )
 
 
