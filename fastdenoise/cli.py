@@ -300,16 +300,26 @@ def _bench_methods(names: list[str]) -> list[str]:
         ]
     if names == ["filters"]:
         return [name for name, method in registered.items() if method.kind == "filter"]
-    for name in names:
-        methods.get(name)  # raises a clear error for an unknown name
+    for spec in names:
+        method_spec(spec)  # raises a clear error for an unknown name or parameter
     return names
+
+
+def method_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"mwcnn:variant=real,tta=true"`` -> the method name and its typed parameters."""
+    name, _, rest = spec.partition(":")
+    return name, parse_params([item for item in rest.split(",") if item], methods.get(name))
 
 
 @app.command()
 def bench(
     method_names: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[METHODS]...", help="Methods to compare, 'filters' or 'all'."),
+        typer.Argument(
+            metavar="[METHODS]...",
+            help="Methods to compare, 'filters' or 'all'; NAME:k=v,... sets parameters "
+            "(e.g. mwcnn:variant=real,tta=true).",
+        ),
     ] = None,
     data: Annotated[
         str,
@@ -362,25 +372,28 @@ def bench(
     total = len(names) * sum(len(samples) for _, samples in sets)
     with Progress(console=stderr, disable=not progress_enabled(False), transient=True) as bar:
         task = bar.add_task("benchmarking", total=total)
-        for name in names:
+        for spec in names:
+            name, params = method_spec(spec)
+            params.update(_engine_params(name, engine))
             for label, samples in sets:
-                bar.update(task, description=f"{name} · {label}")
+                bar.update(task, description=f"{spec} · {label}")
                 try:
                     row, outputs = bench_lib.bench_method(
                         name,
                         samples,
                         label,
-                        params=_engine_params(name, engine),
+                        params=params,
                         tile=tile or None,
                         on_image=lambda: bar.advance(task),
                     )
                 except (ValueError, RuntimeError, LookupError, OSError) as error:
-                    error_line(name, str(error))
+                    error_line(spec, str(error))
                     bar.advance(task, len(samples))
                     continue
+                row.method = spec
                 rows.append(row)
                 if label == sets[0][0]:
-                    grid_outputs[name] = outputs[0]
+                    grid_outputs[spec] = outputs[0]
     if out_format == "json":
         typer.echo(json.dumps(bench_lib.rows_as_dicts(rows), indent=2))
     elif out_format == "csv":

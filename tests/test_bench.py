@@ -106,3 +106,14 @@ def test_noise_specs_and_seeding():
 def test_unknown_method_is_a_usage_error():
     result = runner.invoke(app, ["bench", "nope"])
     assert result.exit_code == 2
+
+
+def test_method_specs_set_parameters_and_label_rows(clean_dir):
+    args = ["bench", "test-box:radius=1", "test-box:radius=4", "--data", str(clean_dir)]
+    result = runner.invoke(app, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["method"]: r for r in json.loads(result.stdout)}
+    assert set(rows) == {"test-box:radius=1", "test-box:radius=4"}
+    assert rows["test-box:radius=1"]["psnr"] != rows["test-box:radius=4"]["psnr"]
+    bad = runner.invoke(app, ["bench", "test-box:size=3", "--data", str(clean_dir)])
+    assert bad.exit_code == 2 and "radius" in bad.output
