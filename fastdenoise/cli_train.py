@@ -73,7 +73,7 @@ def train(
         ),
     ] = "gaussian:sigma=0-55",
     patch: Annotated[int, typer.Option(help="Patch size in pixels.")] = 96,
-    batch: Annotated[int, typer.Option(help="Patches per step.")] = 8,
+    batch: Annotated[int, typer.Option(help="Patches per step (per process under torchrun).")] = 8,
     iters: Annotated[
         int | None, typer.Option(help="Total optimizer steps (default 100000).")
     ] = None,

@@ -10,10 +10,16 @@ A run lives in one folder (``out``):
   (or, with ``keep="last"``, those of the latest validation).
 
 Run it with ``python -m fastdenoise.train --help`` (or ``fastdenoise train``).
+
+Under ``torchrun --nproc-per-node N`` every process trains the same model wrapped in
+DistributedDataParallel on its own patches (``--batch`` per process); rank 0 alone prints,
+validates and writes files, and ``state.json`` then also holds every rank's patch RNG
+(``ranks``), so a resume with the same N continues each stream.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -39,8 +45,9 @@ from rich.progress import (
 from rich.text import Text
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from fastdenoise import datasets, evaluate, noise
+from fastdenoise import datasets, distributed, evaluate, noise
 from fastdenoise.engines.torch_engine import cpu_has_bf16
 from fastdenoise.models.zoo import build_model, sha256_file
 
@@ -122,6 +129,15 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     _write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1) + "\n"))
 
 
+def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 of the names and bytes of ``tensors``: equal digests mean bit-identical tensors."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        digest.update(name.encode())
+        digest.update(tensors[name].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def save_weights(
     path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str] | None = None
 ) -> None:
@@ -167,6 +183,9 @@ class Trainer:
     """One training run: model, optimizer, data and checkpoint state."""
 
     def __init__(self, cfg: TrainConfig, console: Console | None = None) -> None:
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        if not distributed.is_main():
+            console = Console(stderr=True, quiet=True)  # only rank 0 prints
         self.cfg, self.console = cfg, console or Console(stderr=True, soft_wrap=True)
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -177,8 +196,9 @@ class Trainer:
             cv2.setNumThreads(1)
         except ImportError:  # pragma: no cover
             pass
-        torch.manual_seed(cfg.seed)
-        self.rng = np.random.default_rng(cfg.seed)
+        torch.manual_seed(cfg.seed)  # the same on every rank: same initial weights
+        # Patches and noise: one stream per rank; a single process keeps its historic seed.
+        self.rng = np.random.default_rng(cfg.seed if self.world == 1 else [cfg.seed, self.rank])
         self.model = build_model(cfg.model, channels=cfg.channels, **cfg.params)
         if cfg.init:
             self.model.load_state_dict(load_file(cfg.init), strict=True)
@@ -186,6 +206,12 @@ class Trainer:
         if cfg.patch % multiple:
             raise ValueError(f"--patch {cfg.patch} must be a multiple of {multiple} ({cfg.model})")
         self.model = self.model.to(memory_format=torch.channels_last)
+        # Distributed, DDP averages the gradients over the ranks during backward (and copies
+        # rank 0's weights to all now). self.model stays the plain module for state dicts.
+        # No buffer broadcast: the models' only buffers are fixed Haar kernels.
+        self.net: nn.Module = self.model
+        if self.world > 1:
+            self.net = DistributedDataParallel(self.model, broadcast_buffers=False)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.ema = [p.detach().clone() for p in self.params] if cfg.ema else None
         self.optim = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -220,7 +246,7 @@ class Trainer:
         for group in self.optim.param_groups:
             group["lr"] = lr_at(self.step, cfg)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):
-            out = self.model(noisy)
+            out = self.net(noisy)
         loss = loss_fn(cfg.loss, out.float(), clean)
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
@@ -257,7 +283,35 @@ class Trainer:
         return evaluate.evaluate_awgn(fn, cfg.val, cfg.val_sigma, cfg.channels, indices)
 
     # -- checkpoints --------------------------------------------------------------------------
+    def synced_tensors(self) -> dict[str, torch.Tensor]:
+        """The weights (and EMA) every rank must hold identically, named as in checkpoints."""
+        tensors = {f"model.{n}": p for n, p in self.model.named_parameters() if p.requires_grad}
+        if self.ema is not None:
+            tensors.update({f"ema.{i}": e for i, e in enumerate(self.ema)})
+        return tensors
+
+    def rank_states(self) -> list[dict[str, Any]]:
+        """Every rank's patch RNG state and weights digest (distributed only; all ranks call it).
+
+        Raises on every rank if the ranks' weights differ, rather than save one rank's.
+        """
+        mine = {"rng": self.rng.bit_generator.state}
+        mine["weights_sha256"] = weights_digest(self.synced_tensors())
+        ranks = distributed.gather(mine)
+        if len({r["weights_sha256"] for r in ranks}) > 1:
+            raise RuntimeError(f"the ranks' weights differ at step {self.step}")
+        return ranks
+
     def save(self) -> Path:
+        """Checkpoint + state.json. Every rank calls it at the same step; rank 0 writes."""
+        ranks = self.rank_states() if self.world > 1 else None
+        path = self.out / f"ckpt-{self.step:07d}.safetensors"
+        if distributed.is_main():
+            self._write_checkpoint(path, ranks)
+        distributed.barrier()  # no rank runs on before the checkpoint is complete
+        return path
+
+    def _write_checkpoint(self, path: Path, ranks: list[dict[str, Any]] | None) -> None:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         for index, param in enumerate(self.params):
             st = self.optim.state.get(param)
@@ -267,8 +321,8 @@ class Trainer:
                 tensors[f"optim.{index}.step"] = torch.as_tensor(st["step"]).reshape(1).float()
         if self.ema is not None:
             tensors.update({f"ema.{i}": e for i, e in enumerate(self.ema)})
+        # Seeded alike and used alike (weight init only) on all ranks: one state serves them all.
         tensors["rng.torch"] = torch.get_rng_state()
-        path = self.out / f"ckpt-{self.step:07d}.safetensors"
         save_weights(path, tensors)
         state = {
             "config": asdict(self.cfg),
@@ -281,11 +335,12 @@ class Trainer:
             "cpu_seconds": self.cpu,
             "history": self.history,
         }
+        if ranks is not None:
+            state["ranks"] = ranks  # ranks[0]["rng"] == state["rng"]
         write_json(self.out / STATE, state)
         for old in self.out.glob("ckpt-*.safetensors"):
             if old != path:
                 old.unlink(missing_ok=True)
-        return path
 
     def restore(self) -> None:
         state = json.loads((self.out / STATE).read_text())
@@ -306,7 +361,14 @@ class Trainer:
         if self.ema is not None:
             self.ema = [tensors[f"ema.{i}"] for i in range(len(self.params))]
         torch.set_rng_state(tensors["rng.torch"])
-        self.rng.bit_generator.state = state["rng"]
+        saved = [r["rng"] for r in state.get("ranks", [])] or [state["rng"]]
+        if len(saved) != self.world:
+            self.console.print(
+                f"{STATE} holds the patch streams of {len(saved)} process(es), this run has "
+                f"{self.world}: training continues, but not exactly as it would have"
+            )
+        if self.rank < len(saved):
+            self.rng.bit_generator.state = saved[self.rank]
         self.step, self.history = state["step"], state["history"]
         self.best = -math.inf if state["best_psnr"] is None else state["best_psnr"]
         self.wall, self.cpu = state["wall_seconds"], state["cpu_seconds"]
@@ -327,7 +389,11 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self, resume: bool = False, until: int | None = None) -> dict[str, Any]:
-        """Train to ``cfg.iters`` (or stop, checkpointed, at step ``until``)."""
+        """Train to ``cfg.iters`` (or stop, checkpointed, at step ``until``).
+
+        Distributed, every rank runs this loop in step: a stop request (SIGINT/SIGTERM) to
+        any rank stops all after the same step, and only rank 0 validates (its ``best_psnr``).
+        """
         cfg, con = self.cfg, self.console
         if resume and (self.out / STATE).exists():
             self.restore()
@@ -336,11 +402,12 @@ class Trainer:
         n_params = sum(p.numel() for p in self.params)
         con.print(f"model {cfg.model} {cfg.params}: {n_params / 1e6:.3f}M parameters")
         stopped, losses = False, []
+        per_step = cfg.batch * self.world * cfg.patch**2  # patch pixels, all ranks together
         tick_wall, tick_cpu = time.perf_counter(), time.process_time()
         log_wall, log_step = self.wall, self.step
         last = cfg.iters if until is None else min(until, cfg.iters)
         with stop_requests() as flag, self._progress(last) as bar:
-            while self.step < last and not flag["stop"]:
+            while self.step < last and not distributed.any_rank(flag["stop"]):
                 losses.append(self.train_step())
                 if bar is not None:
                     bar.update(0, completed=self.step, loss=losses[-1])
@@ -352,21 +419,23 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or done:
                     dt = self.wall - log_wall
                     rate = (self.step - log_step) / dt if dt > 0 else 0.0
-                    pix = rate * cfg.batch * cfg.patch**2 / 1e3
+                    pix = rate * per_step / 1e3
+                    loss = distributed.mean(float(np.mean(losses)))
                     con.print(
-                        f"step {self.step}/{cfg.iters} loss {np.mean(losses):.5f} "
+                        f"step {self.step}/{cfg.iters} loss {loss:.5f} "
                         f"lr {lr_at(self.step - 1, cfg):.2e} {rate:.2f} it/s {pix:.0f} kpix/s "
                         f"cpu {self.cpu / 3600:.2f} h",
                         highlight=False,
                     )
                     log_wall, log_step, losses = self.wall, self.step, []
-                if cfg.val and (self.step % cfg.val_every == 0 or done):
+                validating = bool(cfg.val) and (self.step % cfg.val_every == 0 or done)
+                if validating and distributed.is_main():
                     self._validate_and_record()
                     tick_wall, tick_cpu = time.perf_counter(), time.process_time()
                 if self.step % cfg.ckpt_every == 0 or self.step == last:
                     self.save()
                     tick_wall, tick_cpu = time.perf_counter(), time.process_time()
-            if flag["stop"]:
+            if self.step < last:  # every rank agreed to stop
                 stopped = True
                 self.save()
                 con.print(f"stopped at step {self.step}; checkpoint written, resume with --resume")
@@ -374,8 +443,8 @@ class Trainer:
 
     @contextmanager
     def _progress(self, last: int) -> Iterator[Progress | None]:
-        """A live progress bar (step, loss, it/s, ETA) on a terminal; None otherwise."""
-        if not self.console.is_terminal:
+        """A live progress bar (step, loss, it/s, ETA) on a terminal (rank 0); else None."""
+        if not self.console.is_terminal or not distributed.is_main():
             yield None
             return
         columns = (
@@ -383,7 +452,7 @@ class Trainer:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]:.5f}"),
-            _Speed(self.cfg.batch * self.cfg.patch**2),
+            _Speed(self.cfg.batch * self.world * self.cfg.patch**2),
             TimeRemainingColumn(),
         )
         with Progress(*columns, console=self.console, transient=True) as progress:
@@ -429,6 +498,7 @@ def train(
     With ``resume`` and a ``state.json`` in ``cfg.out``, the saved config is used and only the
     fields in ``RESUMABLE`` may be changed through ``overrides`` (a new ``iters`` reshapes the
     rest of the cosine schedule). ``until`` stops early at that step (checkpointed).
+    Started by torchrun (``WORLD_SIZE`` > 1), it joins the process group for the run.
     """
     state_path = Path(cfg.out) / STATE
     overrides = overrides or {}
@@ -441,7 +511,12 @@ def train(
             )
     for name, value in overrides.items():
         setattr(cfg, name, value)
-    return Trainer(cfg, console).run(resume=resume, until=until)
+    started = distributed.init_from_env()
+    try:
+        return Trainer(cfg, console).run(resume=resume, until=until)
+    finally:
+        if started:
+            distributed.teardown()
 
 
 if __name__ == "__main__":

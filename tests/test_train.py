@@ -1,10 +1,11 @@
-"""Training: loss falls, exact resume, schedule, checkpoints, clean stop, evaluation."""
+"""Training: loss falls, exact resume, schedule, checkpoints, clean stop, evaluation, torchrun."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,10 +17,20 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from safetensors.torch import load_file  # noqa: E402
+
 import fastdenoise  # noqa: E402
-from fastdenoise import evaluate  # noqa: E402
+from fastdenoise import distributed, evaluate  # noqa: E402
 from fastdenoise import train as train_module  # noqa: E402
-from fastdenoise.train import STATE, TrainConfig, Trainer, loss_fn, lr_at, train  # noqa: E402
+from fastdenoise.train import (  # noqa: E402
+    STATE,
+    TrainConfig,
+    Trainer,
+    loss_fn,
+    lr_at,
+    train,
+    weights_digest,
+)
 
 TINY = {"widths": [8, 16], "depth": 2, "head": 8}
 
@@ -64,8 +75,6 @@ def test_resume_gives_the_same_next_steps(tmp_path: Path, clean_dir: Path) -> No
     assert stopped["step"] == 20
     assert json.loads((split / STATE).read_text())["step"] == 20
     train(config(split, clean_dir), resume=True)
-    from safetensors.torch import load_file
-
     a = load_file(str(whole / "ckpt-0000040.safetensors"))
     b = load_file(str(split / "ckpt-0000040.safetensors"))
     assert a.keys() == b.keys()
@@ -195,3 +204,126 @@ def test_bf16_only_where_the_cpu_has_it(
     monkeypatch.setattr(train_module, "cpu_has_bf16", lambda: native)
     assert Trainer(config(tmp_path, clean_dir, bf16=True)).autocast is native
     assert Trainer(config(tmp_path, clean_dir, bf16=False)).autocast is False
+
+
+# ---------------------------------------------------------------------------------------------
+# torchrun: 2 CPU processes (gloo on 127.0.0.1)
+
+
+def torchrun(out: Path, data: Path, *args: str) -> list[str]:
+    """``torchrun --nproc-per-node 2 -m fastdenoise.train`` on 127.0.0.1, a tiny model."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+        "--master-addr", "127.0.0.1", "--master-port", str(port),
+        "-m", "fastdenoise.train", "-o", str(out), "-d", str(data),
+        "-p", "widths=8,16", "-p", "depth=2", "-p", "head=8", "--patch", "32", "--batch", "2",
+        "--noise", "gaussian:sigma=25", "--lr", "2e-3", "--warmup", "2", "--ema", "0.9",
+        "--no-bf16", "--threads", "1", "--seed", "3", *args,
+    ]  # fmt: skip
+
+
+ENV = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def launch(cmd: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def workers(launcher: subprocess.Popen) -> dict[int, int]:
+    """torchrun's worker processes: ``{rank: pid}``."""
+    children = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read_text().split()
+    found = {}
+    for pid in map(int, children):
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        found.update({int(e[5:]): pid for e in env if e.startswith(b"RANK=")})
+    return found
+
+
+def kill(launcher: subprocess.Popen) -> None:
+    """Kill a launch that still runs, and its workers (they are in sessions of their own)."""
+    if launcher.poll() is None:
+        for pid in workers(launcher).values():
+            os.kill(pid, signal.SIGKILL)
+        launcher.kill()
+        launcher.wait()
+
+
+def finish(launcher: subprocess.Popen, timeout: float = 120) -> str:
+    """The launch's output once it exits; a hang is killed and fails the test."""
+    try:
+        return launcher.communicate(timeout=timeout)[0]
+    finally:
+        kill(launcher)
+
+
+def run_ok(cmd: list[str]) -> str:
+    launcher = launch(cmd)
+    log = finish(launcher)
+    assert launcher.returncode == 0, log
+    return log
+
+
+def check_state(out: Path) -> dict:
+    """state.json (written by rank 0) holds both ranks; each rank's weights match the file."""
+    state = json.loads((out / STATE).read_text())
+    ranks = state["ranks"]
+    assert len(ranks) == 2 and ranks[0]["rng"] == state["rng"]
+    assert ranks[0]["rng"] != ranks[1]["rng"]  # each rank samples its own patches
+    saved = load_file(str(out / state["checkpoint"]))
+    synced = {k: v for k, v in saved.items() if k.startswith(("model.", "ema."))}
+    # every rank hashed its own live weights + EMA; all equal what rank 0 wrote
+    assert [r["weights_sha256"] for r in ranks] == [weights_digest(synced)] * 2
+    assert sorted(p.name for p in out.iterdir()) == [state["checkpoint"], STATE]
+    return state
+
+
+@pytest.mark.slow
+def test_torchrun_stop_and_exact_resume_with_two_processes(tmp_path: Path, clean_dir: Path) -> None:
+    """Stop (signal to rank 1), resume to step+4: the same state as 2 processes without a stop."""
+    split, whole = tmp_path / "split", tmp_path / "whole"
+    steps = ("--iters", "100000", "--ckpt-every", "100000")
+    launcher = launch(torchrun(split, clean_dir, *steps, "--log-every", "5"))
+    assert launcher.stdout is not None
+    head, deadline = [], time.monotonic() + 90
+    try:
+        for line in launcher.stdout:
+            head.append(line)
+            if line.startswith("step ") or time.monotonic() > deadline:
+                break
+        assert head and head[-1].startswith("step "), "".join(head)
+        os.kill(workers(launcher)[1], signal.SIGTERM)  # to rank 1 only: both stop
+        log = "".join(head) + finish(launcher)
+    finally:
+        kill(launcher)
+    assert log.count("step 5/100000 loss") == 1 and log.count("stopped at step") == 1, log
+    stopped = check_state(split)["step"]
+    assert stopped >= 5 and f"stopped at step {stopped};" in log
+
+    until = ("--until", str(stopped + 4))
+    log = run_ok(torchrun(split, clean_dir, "--resume", *until))
+    assert log.count(f"resumed from step {stopped}") == 1
+    run_ok(torchrun(whole, clean_dir, *steps, *until))  # the same steps without a break
+    assert check_state(split)["ranks"] == check_state(whole)["ranks"]
+    a = load_file(str(whole / f"ckpt-{stopped + 4:07d}.safetensors"))
+    b = load_file(str(split / f"ckpt-{stopped + 4:07d}.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_helpers_without_a_process_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert not distributed.enabled() and distributed.is_main()
+    assert (distributed.rank(), distributed.world_size()) == (0, 1)
+    assert distributed.gather({"a": 1}) == [{"a": 1}]
+    assert distributed.any_rank(True) and not distributed.any_rank(False)
+    assert distributed.mean(2.5) == 2.5
+    assert distributed.backend("cpu") == "gloo" and distributed.backend("cuda:0") == "nccl"
+    assert distributed.init_from_env() is False  # WORLD_SIZE unset: one process
+    distributed.barrier()
+    distributed.teardown()
