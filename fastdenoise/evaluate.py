@@ -78,6 +78,33 @@ def _collect(name: str, rows: list[dict[str, Any]], seconds: float) -> Result:
     return Result(name, mean("psnr"), mean("ssim"), mean("input_psnr"), seconds, rows)
 
 
+def _evaluate_folder(
+    fn: DenoiseFn,
+    folder: str | Path,
+    make_noisy: Callable[[np.ndarray, int], np.ndarray],
+    name: str,
+    channels: int | None,
+    indices: Sequence[int] | None,
+) -> Result:
+    """Score ``fn`` on the clean images of ``folder``, noisy inputs from ``make_noisy``."""
+    files = list_images(folder)
+    chosen = range(len(files)) if indices is None else indices
+    rows, start = [], time.perf_counter()
+    for i in chosen:
+        clean = read_image(files[i], channels)
+        noisy = make_noisy(clean, i)
+        psnr, ssim = scores(fn(noisy), clean)
+        rows.append(
+            {
+                "file": files[i].name,
+                "psnr": psnr,
+                "ssim": ssim,
+                "input_psnr": scores(noisy, clean)[0],
+            }
+        )
+    return _collect(f"{Path(folder).name} {name}", rows, time.perf_counter() - start)
+
+
 def evaluate_awgn(
     fn: DenoiseFn,
     folder: str | Path,
@@ -89,22 +116,8 @@ def evaluate_awgn(
 
     ``indices`` picks images by their index in the sorted list (seeds stay the protocol's).
     """
-    files = list_images(folder)
-    chosen = range(len(files)) if indices is None else indices
-    rows, start = [], time.perf_counter()
-    for i in chosen:
-        clean = read_image(files[i], channels)
-        noisy = awgn(clean, sigma, i)
-        psnr, ssim = scores(fn(noisy), clean)
-        rows.append(
-            {
-                "file": files[i].name,
-                "psnr": psnr,
-                "ssim": ssim,
-                "input_psnr": scores(noisy, clean)[0],
-            }
-        )
-    return _collect(f"{Path(folder).name} sigma {sigma:g}", rows, time.perf_counter() - start)
+    noisy = lambda clean, i: awgn(clean, sigma, i)  # noqa: E731
+    return _evaluate_folder(fn, folder, noisy, f"sigma {sigma:g}", channels, indices)
 
 
 def evaluate_synthetic(
@@ -121,22 +134,11 @@ def evaluate_synthetic(
     from fastdenoise.noise import parse
 
     make = parse(spec)
-    files = list_images(folder)
-    chosen = range(len(files)) if indices is None else indices
-    rows, start = [], time.perf_counter()
-    for i in chosen:
-        clean = read_image(files[i], channels)
-        noisy = make(to_float(clean), np.random.default_rng(i)).astype(np.float64)
-        psnr, ssim = scores(fn(noisy), clean)
-        rows.append(
-            {
-                "file": files[i].name,
-                "psnr": psnr,
-                "ssim": ssim,
-                "input_psnr": scores(noisy, clean)[0],
-            }
-        )
-    return _collect(f"{Path(folder).name} {spec}", rows, time.perf_counter() - start)
+
+    def noisy(clean: np.ndarray, i: int) -> np.ndarray:
+        return make(to_float(clean), np.random.default_rng(i)).astype(np.float64)
+
+    return _evaluate_folder(fn, folder, noisy, spec, channels, indices)
 
 
 def evaluate_pairs(
