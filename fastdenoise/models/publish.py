@@ -68,6 +68,7 @@ def export(
 SETS = {
     "CBSD68": (3, (15, 25, 50)),
     "Kodak24": (3, (15, 25, 50)),
+    "BSD68": (1, (25,)),  # gray, through the color model (replicated, averaged back)
 }
 REAL_SETS = {"Nam_patches": "folders", "SIDD_val_block_DANet": "single"}
 
