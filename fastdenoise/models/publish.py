@@ -111,7 +111,10 @@ def measure(
     meta = json.loads(meta_path.read_text())
     measured = meta.get("measured", {})
     measured.update(results)
-    measured["command"] = shlex.join(["python", "-m", "fastdenoise.models.publish", *sys.argv[1:]])
+    command = shlex.join(["python", "-m", "fastdenoise.models.publish", *sys.argv[1:]])
+    commands = measured.get("commands", [measured["command"]] if "command" in measured else [])
+    measured.pop("command", None)
+    measured["commands"] = [*commands, command] if command not in commands else commands
     meta["measured"] = measured
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     return results
@@ -180,7 +183,8 @@ def card(arch: str, variant: str, notes: str = "", folder: Path = WEIGHTS_DIR) -
             f"| {k} | {v['psnr']:.2f} | {v['ssim']:.4f} | {v['input_psnr']:.2f} | {v['images']} |"
             for k, v in rows
         ]
-        lines += ["", f"Command: `{measured.get('command', '?')}`"]
+        commands = measured.get("commands", [measured.get("command", "?")])
+        lines += ["", "Commands: " + "; ".join(f"`{c}`" for c in commands)]
     else:
         lines.append("Not measured yet.")
     if notes:
