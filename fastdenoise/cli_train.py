@@ -65,6 +65,10 @@ def train(
     pair_fraction: Annotated[
         float, typer.Option(help="Share of patches from real pairs when clean data is also given.")
     ] = 0.5,
+    gray_fraction: Annotated[
+        float,
+        typer.Option(help="Share of colour patches made gray (same noise in all channels)."),
+    ] = 0.0,
     noise: Annotated[
         str,
         typer.Option(
@@ -145,8 +149,9 @@ def train(
     cfg = TrainConfig(
         out=str(out), model=model, params=parse_params(param), channels=channels,
         data=[str(d) for d in data], pairs=[str(p) for p in pairs], pairs_layout=pairs_layout,
-        pair_fraction=pair_fraction, noise=noise, patch=patch, batch=batch, lr=lr, min_lr=min_lr,
-        warmup=warmup, weight_decay=weight_decay, grad_clip=grad_clip, loss=loss, ema=ema,
+        pair_fraction=pair_fraction, gray_fraction=gray_fraction, noise=noise, patch=patch,
+        batch=batch, lr=lr, min_lr=min_lr, warmup=warmup, weight_decay=weight_decay,
+        grad_clip=grad_clip, loss=loss, ema=ema,
         bf16=bf16, seed=seed, init=str(init) if init else None, val_sigma=val_sigma,
         val_noise=val_noise,
     )  # fmt: skip

@@ -166,6 +166,9 @@ def find_pairs(root: str | Path, layout: str = "auto") -> list[Pair]:
 # patches
 
 
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, as OpenCV's RGB2GRAY
+
+
 def dihedral(image: np.ndarray, k: int) -> np.ndarray:
     """One of the 8 flips/rotations of an ``HxWxC`` array (``k`` in 0..7)."""
     out = np.rot90(image, k % 4, axes=(0, 1))
@@ -184,7 +187,10 @@ class PatchSampler:
 
     ``clean`` images get ``noise`` applied per patch; ``pairs`` are ``(noisy, clean)`` arrays
     of the same size. ``pair_fraction`` is the chance a patch comes from the pairs when both
-    are given. ``sample`` returns float32 ``NxCxHxW``-ready arrays ``(noisy, clean)`` as
+    are given. ``gray_fraction`` is the chance a colour patch from ``clean`` is made gray and
+    noised as one channel, then replicated to three: a gray photo run through a colour model
+    carries the same noise in every channel, which independent per-channel noise never
+    shows the network. ``sample`` returns float32 ``NxCxHxW``-ready arrays ``(noisy, clean)`` as
     ``NxHxWxC``.
     """
 
@@ -194,6 +200,7 @@ class PatchSampler:
     patch: int = 96
     pair_fraction: float = 0.5
     augment: bool = True
+    gray_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.clean and not self.pairs:
@@ -219,6 +226,10 @@ class PatchSampler:
             return noisy, clean
         (clean,) = self._crop(rng, self.clean[int(rng.integers(len(self.clean)))])
         assert self.noise is not None
+        if self.gray_fraction and clean.shape[2] == 3 and rng.random() < self.gray_fraction:
+            gray = np.ascontiguousarray(clean @ LUMA[:, None])  # HxWx1
+            noisy = self.noise(gray, rng)
+            return np.repeat(noisy, 3, axis=2), np.repeat(gray, 3, axis=2)
         return self.noise(np.ascontiguousarray(clean), rng), clean
 
     def sample(self, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:

@@ -66,6 +66,7 @@ class TrainConfig:
     pairs: list[str] = field(default_factory=list)
     pairs_layout: str = "auto"
     pair_fraction: float = 0.5
+    gray_fraction: float = 0.0
     noise: str = "gaussian:sigma=0-55"
     patch: int = 96
     batch: int = 8
@@ -231,7 +232,9 @@ class Trainer:
         pairs = datasets.load_pairs(pair_files, cfg.channels)
         self.console.print(f"data: {len(clean)} clean images, {len(pairs)} real pairs")
         fn = noise.parse(cfg.noise) if clean else None
-        return datasets.PatchSampler(clean, fn, pairs, cfg.patch, cfg.pair_fraction)
+        return datasets.PatchSampler(
+            clean, fn, pairs, cfg.patch, cfg.pair_fraction, gray_fraction=cfg.gray_fraction
+        )
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.sampler is not None

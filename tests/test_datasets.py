@@ -137,3 +137,21 @@ def test_load_clean_folder(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("x")
     assert [p.name for p in datasets.list_images(tmp_path)] == ["a.jpg", "b.png"]
     assert len(datasets.load_clean([tmp_path], 3)) == 2
+
+
+def test_gray_fraction_gives_gray_patches_with_identical_channel_noise() -> None:
+    clean = [rgb(1, 50, 60), rgb(2, 64, 40)]
+    sampler = datasets.PatchSampler(
+        clean, noise.parse("gaussian:sigma=20"), patch=32, gray_fraction=0.5
+    )
+    noisy, target = sampler.sample(np.random.default_rng(0), 64)
+    gray = [np.ptp(t, axis=2).max() == 0 for t in target]
+    assert 16 < sum(gray) < 48  # about half
+    for n, t, is_gray in zip(noisy, target, gray, strict=True):
+        same_noise = np.array_equal(n[..., 0], n[..., 1]) and np.array_equal(n[..., 1], n[..., 2])
+        assert same_noise == is_gray
+        assert np.std(n - t) > 0.05  # noise was added either way
+    never = datasets.PatchSampler(clean, noise.parse("gaussian:sigma=20"), patch=32)
+    assert not any(
+        np.ptp(t, axis=2).max() == 0 for t in never.sample(np.random.default_rng(0), 32)[1]
+    )
