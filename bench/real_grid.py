@@ -49,7 +49,7 @@ def parse_method(spec: str) -> tuple[str, dict[str, str]]:
 def label(tile: np.ndarray, text: str) -> np.ndarray:
     """The tile with a caption bar on top."""
     bar = np.full((18, tile.shape[1], 3), 255, np.uint8)
-    cv2.putText(bar, text, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(bar, text, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.3, (0, 0, 0), 1, cv2.LINE_AA)
     return np.concatenate([bar, tile], axis=0)
 
 
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         tiles = [label(noisy[window], name if ref is None else f"{name} noisy")]
         for (method, params), spec in zip(methods, args.method, strict=True):
             out = to_uint8(fastdenoise.denoise(noisy, method, **params).astype(np.float64) / 255)
-            caption = spec.replace("variant=", "")
+            caption = spec.replace("variant=", "").replace(":", " ")
             if ref is not None:
                 caption += f" {scores(out, ref)[0]:.2f} dB"
             tiles.append(label(out[window], caption))
