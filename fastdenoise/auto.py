@@ -2,7 +2,10 @@
 
 Impulses go to ``adaptive-median``; clean images pass through untouched; everything else goes
 to the first available of :data:`PREFERRED` (the shipped real-noise model, then NLM fed the
-measured sigma, which is more robust than scikit-image's estimate on textured images).
+measured sigma, which is more robust than scikit-image's estimate on textured images). Gray
+images go to :data:`PREFERRED_GRAY`: the shipped colour models were trained on independent
+per-channel noise and barely touch a gray image's identical-in-every-channel noise (MWCNN
+`real`: 21.5 dB on BSD68 sigma 25 from 20.5).
 """
 
 from __future__ import annotations
@@ -18,6 +21,17 @@ if TYPE_CHECKING:
     from fastdenoise.analyze import NoiseReport
 
 PREFERRED = ("mwcnn", "nlm")
+PREFERRED_GRAY = ("nlm",)
+
+
+def is_gray(image: np.ndarray) -> bool:
+    """One channel, or three identical ones (checked on a subsample)."""
+    if image.ndim == 2 or image.shape[2] == 1:
+        return True
+    sample = image[::7, ::7]
+    return bool(np.array_equal(sample[..., 0], sample[..., 1])) and bool(
+        np.array_equal(sample[..., 1], sample[..., 2])
+    )
 
 
 class _Passthrough(Denoiser):
@@ -59,12 +73,12 @@ class AutoDenoiser(Denoiser):
             self._built[key] = methods.get(name).build(device=self.device, **params)
         return self._built[key]
 
-    def choose(self, report: NoiseReport) -> tuple[str, dict[str, float]]:
-        """The method name and parameters for a noise report."""
+    def choose(self, report: NoiseReport, gray: bool = False) -> tuple[str, dict[str, float]]:
+        """The method name and parameters for a noise report (and a gray or colour image)."""
         if report.kind == "salt-and-pepper":
             return "adaptive-median", {}
         available = methods.available()
-        for name in PREFERRED:
+        for name in PREFERRED_GRAY if gray else PREFERRED:
             if name in available:
                 takes_sigma = any(p.name == "sigma" for p in available[name].params)
                 params = {"sigma": round(report.sigma, 2)} if takes_sigma else {}
@@ -81,7 +95,7 @@ class AutoDenoiser(Denoiser):
         report = identify(image)
         if report.kind == "clean":
             return _Passthrough(f"clean: {report.evidence()}")
-        name, params = self.choose(report)
+        name, params = self.choose(report, gray=is_gray(image))
         chosen = self._build(name, **params).prepare(image)
         return _Chosen(chosen, f"auto -> {name} ({report.kind}: {report.evidence()})")
 

@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_METHOD = "nlm"
+DEFAULT_METHOD = "auto"  # per image: impulses, clean, else the real-noise model
 
 
 def _usage_error(message: str) -> typer.Exit:

@@ -35,3 +35,13 @@ def test_cli_reports_the_choice(tmp_path, rng):
     assert result.exit_code == 0, result.output
     assert "gauss.png: auto -> " in result.stderr
     assert (tmp_path / "out" / "gauss.png").exists()
+
+
+def test_gray_images_go_to_nlm_and_colour_to_the_model(rng):
+    from fastdenoise.auto import is_gray
+
+    color = noisy_rgb(rng, 64, 64)
+    gray = np.repeat(color[..., :1], 3, axis=2)
+    assert is_gray(gray) and is_gray(gray[..., :1]) and not is_gray(color)
+    assert AutoDenoiser().prepare(gray).describe().startswith("auto -> nlm (gaussian")
+    assert AutoDenoiser().prepare(color).describe().startswith("auto -> mwcnn (gaussian")
