@@ -147,6 +147,33 @@ def test_sigterm_stops_cleanly_with_a_checkpoint(tmp_path: Path, clean_dir: Path
     assert state["step"] >= 5 and (out / state["checkpoint"]).exists()
 
 
+def test_sigkill_resumes_from_the_last_complete_checkpoint(tmp_path: Path, clean_dir: Path) -> None:
+    """A run killed at a random moment resumes to the same weights as an uninterrupted one."""
+    args = [
+        sys.executable, "-m", "fastdenoise.train", "-d", str(clean_dir), "-p", "widths=8,16",
+        "-p", "depth=2", "-p", "head=4", "--patch", "32", "--batch", "2", "--iters", "40",
+        "--ckpt-every", "5", "--log-every", "5", "--threads", "1", "--seed", "3", "--no-bf16",
+    ]  # fmt: skip
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    proc = subprocess.Popen([*args, "-o", str(killed)], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        state = killed / STATE
+        if state.exists() and json.loads(state.read_text())["step"] >= 10:
+            break
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait(timeout=30)
+    at_kill = json.loads((killed / STATE).read_text())["step"]
+    assert 10 <= at_kill < 40
+    for out, extra in ((killed, ["--resume"]), (whole, [])):
+        done = subprocess.run([*args, "-o", str(out), *extra], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    a = load_file(str(killed / "ckpt-0000040.safetensors"))
+    b = load_file(str(whole / "ckpt-0000040.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_evaluate_protocol_on_identity(clean_dir: Path) -> None:
     result = evaluate.evaluate_awgn(lambda a: a, clean_dir, 25, channels=3, indices=[0, 2])
     assert [r["file"] for r in result.images] == ["0.png", "2.png"]
