@@ -42,13 +42,6 @@ def ort_has_cuda() -> bool:
     return bool(gpu & set(onnxruntime.get_available_providers()))
 
 
-def cpu_bf16() -> bool:
-    """Whether torch has native bfloat16 kernels on this CPU (AVX-512 BF16 or AMX)."""
-    from fastdenoise.engines.torch_engine import cpu_has_bf16
-
-    return cpu_has_bf16()
-
-
 def pick(engine: str = "auto", device: str = "auto", precision: str = "fp32") -> str:
     """Resolve ``auto`` to a concrete engine name.
 
@@ -69,8 +62,11 @@ def pick(engine: str = "auto", device: str = "auto", precision: str = "fp32") ->
         return "tensorrt"
     if not _importable("onnxruntime"):
         return "torch"
-    if precision == "fp16" and (on_cuda or cpu_bf16()):
-        return "torch"
+    if precision == "fp16":
+        from fastdenoise.engines import torch_engine  # imports torch: only when asked
+
+        if on_cuda or torch_engine.cpu_has_bf16():
+            return "torch"
     if on_cuda and not ort_has_cuda():
         return "torch"
     return "onnxruntime"

@@ -145,9 +145,11 @@ def test_auto_picks_tensorrt_then_onnxruntime_then_torch(monkeypatch: pytest.Mon
     monkeypatch.setattr(engines, "ort_has_cuda", lambda: False)
     assert engines.pick("auto", "auto") == "onnxruntime"
     assert engines.pick("auto", "cpu", "int8") == "onnxruntime"
-    monkeypatch.setattr(engines, "cpu_bf16", lambda: True)
+    from fastdenoise.engines import torch_engine
+
+    monkeypatch.setattr(torch_engine, "cpu_has_bf16", lambda: True)
     assert engines.pick("auto", "cpu", "fp16") == "torch"  # bf16 lives in torch on a CPU
-    monkeypatch.setattr(engines, "cpu_bf16", lambda: False)
+    monkeypatch.setattr(torch_engine, "cpu_has_bf16", lambda: False)
     assert engines.pick("auto", "cpu", "fp16") == "onnxruntime"  # no bf16: fp32, fastest engine
     have["tensorrt"] = True
     assert engines.pick("auto", "auto") == "onnxruntime"  # tensorrt without CUDA: not picked
