@@ -166,9 +166,6 @@ def find_pairs(root: str | Path, layout: str = "auto") -> list[Pair]:
 # patches
 
 
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, as OpenCV's RGB2GRAY
-
-
 def dihedral(image: np.ndarray, k: int) -> np.ndarray:
     """One of the 8 flips/rotations of an ``HxWxC`` array (``k`` in 0..7)."""
     out = np.rot90(image, k % 4, axes=(0, 1))
@@ -227,7 +224,7 @@ class PatchSampler:
         (clean,) = self._crop(rng, self.clean[int(rng.integers(len(self.clean)))])
         assert self.noise is not None
         if self.gray_fraction and clean.shape[2] == 3 and rng.random() < self.gray_fraction:
-            gray = np.ascontiguousarray(clean @ LUMA[:, None])  # HxWx1
+            gray = cv2.cvtColor(np.ascontiguousarray(clean), cv2.COLOR_RGB2GRAY)[:, :, None]
             noisy = self.noise(gray, rng)
             return np.repeat(noisy, 3, axis=2), np.repeat(gray, 3, axis=2)
         return self.noise(np.ascontiguousarray(clean), rng), clean
