@@ -112,8 +112,7 @@ def measure(
     measured = meta.get("measured", {})
     measured.update(results)
     command = shlex.join(["python", "-m", "fastdenoise.models.publish", *sys.argv[1:]])
-    commands = measured.get("commands", [measured["command"]] if "command" in measured else [])
-    measured.pop("command", None)
+    commands = measured.get("commands", [])
     measured["commands"] = [*commands, command] if command not in commands else commands
     meta["measured"] = measured
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
@@ -183,8 +182,7 @@ def card(arch: str, variant: str, notes: str = "", folder: Path = WEIGHTS_DIR) -
             f"| {k} | {v['psnr']:.2f} | {v['ssim']:.4f} | {v['input_psnr']:.2f} | {v['images']} |"
             for k, v in rows
         ]
-        commands = measured.get("commands", [measured.get("command", "?")])
-        lines += ["", "Commands: " + "; ".join(f"`{c}`" for c in commands)]
+        lines += ["", "Commands: " + "; ".join(f"`{c}`" for c in measured.get("commands", []))]
     else:
         lines.append("Not measured yet.")
     if notes:
