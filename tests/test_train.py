@@ -33,6 +33,11 @@ from fastdenoise.train import (  # noqa: E402
 )
 
 TINY = {"widths": [8, 16], "depth": 2, "head": 8}
+# the same tiny network and patches on the command line, for runs in a subprocess
+TINY_CLI = [
+    "-p", "widths=8,16", "-p", "depth=2", "-p", "head=8", "--patch", "32", "--batch", "2",
+    "--threads", "1", "--no-bf16",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +134,7 @@ def test_sigterm_stops_cleanly_with_a_checkpoint(tmp_path: Path, clean_dir: Path
     out = tmp_path / "run"
     cmd = [
         sys.executable, "-m", "fastdenoise.train", "-o", str(out), "-d", str(clean_dir),
-        "-p", "widths=8,16", "-p", "depth=2", "-p", "head=4", "--patch", "32", "--batch", "2",
-        "--iters", "100000", "--ckpt-every", "100000", "--log-every", "5", "--threads", "1",
+        *TINY_CLI, "--iters", "100000", "--ckpt-every", "100000", "--log-every", "5",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
@@ -150,9 +154,8 @@ def test_sigterm_stops_cleanly_with_a_checkpoint(tmp_path: Path, clean_dir: Path
 def test_sigkill_resumes_from_the_last_complete_checkpoint(tmp_path: Path, clean_dir: Path) -> None:
     """A run killed at a random moment resumes to the same weights as an uninterrupted one."""
     args = [
-        sys.executable, "-m", "fastdenoise.train", "-d", str(clean_dir), "-p", "widths=8,16",
-        "-p", "depth=2", "-p", "head=4", "--patch", "32", "--batch", "2", "--iters", "40",
-        "--ckpt-every", "5", "--log-every", "5", "--threads", "1", "--seed", "3", "--no-bf16",
+        sys.executable, "-m", "fastdenoise.train", "-d", str(clean_dir), *TINY_CLI,
+        "--iters", "40", "--ckpt-every", "5", "--log-every", "5", "--seed", "3",
     ]  # fmt: skip
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     proc = subprocess.Popen([*args, "-o", str(killed)], stderr=subprocess.DEVNULL)
@@ -246,9 +249,8 @@ def torchrun(out: Path, data: Path, *args: str) -> list[str]:
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
         "--master-addr", "127.0.0.1", "--master-port", str(port),
         "-m", "fastdenoise.train", "-o", str(out), "-d", str(data),
-        "-p", "widths=8,16", "-p", "depth=2", "-p", "head=8", "--patch", "32", "--batch", "2",
-        "--noise", "gaussian:sigma=25", "--lr", "2e-3", "--warmup", "2", "--ema", "0.9",
-        "--no-bf16", "--threads", "1", "--seed", "3", *args,
+        *TINY_CLI, "--noise", "gaussian:sigma=25", "--lr", "2e-3", "--warmup", "2",
+        "--ema", "0.9", "--seed", "3", *args,
     ]  # fmt: skip
 
 
