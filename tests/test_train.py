@@ -215,6 +215,27 @@ def test_publish_export_and_card(tmp_path: Path, clean_dir: Path) -> None:
     x = torch.rand(1, 3, 32, 32)
     assert model(x).shape == x.shape
 
+    # a second run from the shipped file continues its history; one from elsewhere restarts it
+    again = tmp_path / "again"
+    init = str(shipped / "mwcnn-test.safetensors")
+    train(
+        config(again, clean_dir, iters=10, val=str(clean_dir), val_count=1, val_every=5, init=init)
+    )
+    stages = publish.export(again, "mwcnn", "test", folder=shipped)["training"]["stages"]
+    assert [s["steps"] for s in stages] == [10, 10] and [len(s["history"]) for s in stages] == [
+        1,
+        2,
+    ]
+    points = publish.curve_points(json.loads((shipped / "mwcnn-test.json").read_text())["training"])
+    hours = [p["cpu_hours"] for p in points]
+    assert [p["stage"] for p in points] == [1, 2, 2] and hours == sorted(hours)
+    assert (
+        "Validation history: 2 stage(s)"
+        in publish.card("mwcnn", "test", folder=shipped).read_text()
+    )
+    fresh = publish.export(run, "mwcnn", "test", folder=shipped)["training"]["stages"]
+    assert len(fresh) == 1
+
 
 def test_synthetic_validation_and_keep_last(tmp_path: Path, clean_dir: Path) -> None:
     cfg = config(tmp_path, clean_dir, iters=20, val=str(clean_dir), val_count=1, val_every=10)

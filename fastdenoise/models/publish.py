@@ -42,6 +42,9 @@ def export(
     meta_path = folder / f"{name}.json"
     old = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     train = best["train"]
+    continued = bool(train.get("init")) and Path(train["init"]).resolve() == path.resolve()
+    earlier = old.get("training", {}).get("stages", []) if continued else []
+    stages = [*earlier, _stage(run, best)]
     meta = {
         "arch": arch,
         "variant": variant,
@@ -58,11 +61,31 @@ def export(
             "wall_hours": round(best["wall_hours"], 2),
             "validation": best["val"],
             "recipe": {k: train[k] for k in sorted(train) if k not in ("out",)},
+            "total_cpu_hours": round(sum(stage["cpu_hours"] for stage in stages), 2),
+            "stages": stages,
         },
         "measured": old.get("measured", {}) if old.get("sha256") == sha256_file(path) else {},
     }
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     return meta
+
+
+def _stage(run: Path, best: dict[str, Any]) -> dict[str, Any]:
+    """One training run's share of the shipped weights' history, up to the shipped step."""
+    state = json.loads((run / "state.json").read_text())
+    return {
+        "run": run.name,
+        "init": best["train"].get("init"),
+        "noise": best["train"]["noise"],
+        "steps": best["step"],
+        "cpu_hours": round(best["cpu_hours"], 2),
+        "validation_set": best["val"]["set"],
+        "history": [
+            {"step": h["step"], "psnr": round(h["psnr"], 2)}
+            for h in state.get("history", [])
+            if h["step"] <= best["step"]
+        ],
+    }
 
 
 SETS = {
@@ -170,6 +193,7 @@ def card(arch: str, variant: str, notes: str = "", folder: Path = WEIGHTS_DIR) -
         f"{tr['cpu_hours']:.1f} CPU hours ({recipe['threads']} thread)",
         f"- validation during training: {tr['validation']['set']} "
         f"({recipe['val_count']} images) {tr['validation']['psnr']:.2f} dB",
+        *_history_lines(tr),
         "",
         "## Measured (evaluation protocol of docs/DESIGN.md, shipped fp16 file run in fp32)",
         "",
@@ -194,6 +218,40 @@ def card(arch: str, variant: str, notes: str = "", folder: Path = WEIGHTS_DIR) -
     path = folder / meta["card"]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def curve_points(training: dict[str, Any]) -> list[dict[str, Any]]:
+    """Validation points of every stage on one CPU-hour axis (constant speed within a stage)."""
+    points, spent = [], 0.0
+    for number, stage in enumerate(training.get("stages", []), start=1):
+        for entry in stage["history"]:
+            hours = spent + stage["cpu_hours"] * entry["step"] / max(stage["steps"], 1)
+            points.append(
+                {"stage": number, "step": entry["step"], "cpu_hours": round(hours, 2),
+                 "set": stage["validation_set"], "psnr": entry["psnr"]}
+            )  # fmt: skip
+        spent += stage["cpu_hours"]
+    return points
+
+
+def _history_lines(training: dict[str, Any]) -> list[str]:
+    points = curve_points(training)
+    if not points:
+        return []
+    stages = training["stages"]
+    lines = [
+        "",
+        f"Validation history: {len(stages)} stage(s), {training['total_cpu_hours']:.2f} CPU "
+        "hours in all (CPU hours of a point: earlier stages plus its share of its own).",
+        "",
+        "| stage | step | CPU h | validation set | PSNR dB |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {p['stage']} | {p['step']} | {p['cpu_hours']:.2f} | {p['set']} | {p['psnr']:.2f} |"
+        for p in points
+    ]
+    return lines
 
 
 def _row(result: Any) -> dict[str, float]:
