@@ -117,19 +117,25 @@ class FilterDenoiser(Denoiser):
         return f"{self.name}({settings}) on {self.device}"
 
 
-@dataclasses.dataclass
-class Median(FilterDenoiser):
-    size: int = 3
-    name: ClassVar[str] = "median"
+class SquareWindow:
+    """Mixin for filters over one odd ``size x size`` window: checks ``size``; halo size // 2."""
+
+    size: int
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        super().__post_init__()  # type: ignore[misc]
         from fastdenoise.kernels.layout import check_size
 
         self.size = check_size(self.size)
 
     def halo(self) -> int:
         return self.size // 2
+
+
+@dataclasses.dataclass
+class Median(SquareWindow, FilterDenoiser):
+    size: int = 3
+    name: ClassVar[str] = "median"
 
     def run(self, planes: np.ndarray) -> np.ndarray:
         from fastdenoise.kernels import median_filter
@@ -185,18 +191,9 @@ class NoiseAware(FilterDenoiser):
 
 
 @dataclasses.dataclass
-class Wiener(NoiseAware):
+class Wiener(SquareWindow, NoiseAware):
     size: int = 5
     name: ClassVar[str] = "wiener"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        from fastdenoise.kernels.layout import check_size
-
-        self.size = check_size(self.size)
-
-    def halo(self) -> int:
-        return self.size // 2
 
     def run(self, planes: np.ndarray) -> np.ndarray:
         from fastdenoise.kernels import wiener_filter
