@@ -98,15 +98,22 @@ def mosaic(rgb: np.ndarray) -> np.ndarray:
     return raw
 
 
+# Signed room below black (0) that a raw keeps: sensor noise swings dark pixels negative, and
+# clipping there (before white balance multiplies red and blue) would tint noisy shadows.
+FOOTROOM = 0.5
+
+
 def demosaic(raw: np.ndarray, method: str = "ea") -> np.ndarray:
-    """Demosaic an RGGB float ``HxW`` mosaic in ``[0, 1]`` with OpenCV; returns ``HxWx3``.
+    """Demosaic an RGGB float ``HxW`` mosaic in ``[-FOOTROOM, 1]`` with OpenCV (``HxWx3``).
 
     ``method``: ``"bilinear"`` or ``"ea"`` (edge-aware). OpenCV names Bayer patterns from the
-    second row, so RGGB is its ``BayerBG`` code.
+    second row, so RGGB is its ``BayerBG`` code; it takes unsigned integers, so the mosaic
+    goes through 16 bits on a pedestal.
     """
     code = {"bilinear": cv2.COLOR_BayerBG2RGB, "ea": cv2.COLOR_BayerBG2RGB_EA}[method]
-    raw16 = np.rint(np.clip(raw, 0.0, 1.0) * 65535.0).astype(np.uint16)
-    return cv2.cvtColor(raw16, code).astype(np.float32) * np.float32(1 / 65535)
+    scale = 65535.0 / (1.0 + FOOTROOM)
+    raw16 = np.rint((np.clip(raw, -FOOTROOM, 1.0) + FOOTROOM) * scale).astype(np.uint16)
+    return cv2.cvtColor(raw16, code).astype(np.float32) * np.float32(1 / scale) - FOOTROOM
 
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -170,8 +177,8 @@ def _develop(
     """The camera's processing: demosaic, white balance, colour matrix, sRGB gamma."""
     if gains is None or ccm is None:
         return linear_to_srgb(raw[:, :, None])
-    rgb = demosaic(np.clip(raw, 0.0, 1.0), p.demosaic) * gains
-    return linear_to_srgb(np.clip(rgb, 0.0, 1.0) @ ccm.T)
+    rgb = np.minimum(demosaic(raw, p.demosaic) * gains, 1.0)  # saturates; signed below black
+    return linear_to_srgb(rgb @ ccm.T)  # the output clips, as an 8-bit file must
 
 
 def camera(
@@ -208,7 +215,7 @@ def camera(
         noisy += rng.normal(0.0, row_std, (raw.shape[0], 1)).astype(np.float32)
     if p.bits:
         levels = float(2**p.bits - 1)
-        noisy = np.rint(np.clip(noisy, 0.0, 1.0) * levels) / levels
+        noisy = np.rint(np.clip(noisy, -FOOTROOM, 1.0) * levels) / levels
     # The noise is carried over as a residual, so the target keeps the original detail (the
     # network learns noise removal, not to undo OpenCV's demosaicing blur).
     residual = _develop(noisy, gains, ccm, p) - _develop(raw, gains, ccm, p)

@@ -86,6 +86,18 @@ def test_camera_noise_is_spatially_correlated_after_demosaic() -> None:
     assert corr > 0.2  # white noise would give ~0
 
 
+def test_heavy_camera_noise_leaves_no_colour_cast_in_shadows() -> None:
+    """Dark pixels swing below black; clipping them in the raw (before white balance scales
+    red and blue) would brighten and tint noisy shadows, and a network would learn the cast.
+    The sRGB curve is concave, so noise may darken the mean a little (as it does in real
+    phone photos), alike in all channels."""
+    clean = np.full((128, 128, 3), 0.3, np.float32)
+    params = noise.CameraParams(shot=(3e-2, 3e-2), row_prob=0, ccm=0)
+    rng = np.random.default_rng(8)
+    bias = np.mean([(noise.camera(clean, rng, params) - clean).mean((0, 1)) for _ in range(4)], 0)
+    assert bias.max() < 0.005 and np.ptp(bias) < 0.01, bias
+
+
 def test_camera_with_jpeg_and_blur(image: np.ndarray) -> None:
     out = noise.camera(image, np.random.default_rng(7), noise.CameraParams(jpeg=1.0, blur=1.0))
     assert out.shape == image.shape
