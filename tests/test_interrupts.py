@@ -13,7 +13,13 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-LAUNCH = "import tests.conftest; from fastdenoise.cli import main; main()"
+# A launcher in the background (`cmd &` in a script, some CI runners) starts its children with
+# SIGINT ignored, which Python then keeps; these tests are about our handling, so the child
+# gets Python's default (KeyboardInterrupt) back first.
+LAUNCH = (
+    "import signal, tests.conftest; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from fastdenoise.cli import main; main()"
+)
 
 
 def noise_folder(root: Path, count: int, seed: int) -> Path:
