@@ -45,11 +45,12 @@ def export(
     continued = bool(train.get("init")) and Path(train["init"]).resolve() == path.resolve()
     earlier = old.get("training", {}).get("stages", []) if continued else []
     stages = [*earlier, _stage(run, best)]
+    digest = sha256_file(path)
     meta = {
         "arch": arch,
         "variant": variant,
         "file": path.name,
-        "sha256": sha256_file(path),
+        "sha256": digest,
         "dtype": dtype,
         "config": best["config"],
         "halo": DEFAULT_HALO[arch],
@@ -64,7 +65,7 @@ def export(
             "total_cpu_hours": round(sum(stage["cpu_hours"] for stage in stages), 2),
             "stages": stages,
         },
-        "measured": old.get("measured", {}) if old.get("sha256") == sha256_file(path) else {},
+        "measured": old.get("measured", {}) if old.get("sha256") == digest else {},
     }
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     return meta
