@@ -218,14 +218,15 @@ def test_publish_export_and_card(tmp_path: Path, clean_dir: Path) -> None:
     # a second run from the shipped file continues its history; one from elsewhere restarts it
     again = tmp_path / "again"
     init = str(shipped / "mwcnn-test.safetensors")
-    cfg = config(again, clean_dir, iters=10, val=str(clean_dir), val_count=1, val_every=5)
-    cfg.init = init
-    train(cfg)
-    training = publish.export(again, "mwcnn", "test", folder=shipped)["training"]
-    assert [s["steps"] for s in training["stages"]] == [10, 10]
-    assert [len(s["history"]) for s in training["stages"]] == [1, 2]
-    hours = [p["cpu_hours"] for p in publish.curve_points(training)]
-    assert [p["stage"] for p in publish.curve_points(training)] == [1, 2, 2]
+    train(
+        config(again, clean_dir, iters=10, val=str(clean_dir), val_count=1, val_every=5, init=init)
+    )
+    stages = publish.export(again, "mwcnn", "test", folder=shipped)["training"]["stages"]
+    assert [s["steps"] for s in stages] == [10, 10]
+    assert [len(s["history"]) for s in stages] == [1, 2]
+    points = publish.curve_points(json.loads((shipped / "mwcnn-test.json").read_text())["training"])
+    assert [p["stage"] for p in points] == [1, 2, 2]
+    hours = [p["cpu_hours"] for p in points]
     assert hours == sorted(hours)
     card = publish.card("mwcnn", "test", folder=shipped)
     assert "Validation history: 2 stage(s)" in card.read_text()
