@@ -72,8 +72,9 @@ def train(
     noise: Annotated[
         str,
         typer.Option(
-            help="Noise spec: gaussian:sigma=0-55, poisson:peak=5-100, speckle, salt_pepper, "
-            "camera:jpeg=0.3; 'a|b' picks one per patch."
+            help="Noise spec, each option a value or a low-high range: gaussian:sigma=0-55, "
+            "poisson:peak=5-100, speckle, salt_pepper, camera:shot=1e-4-6e-2,jpeg=0.3; "
+            "'a|b' picks one per patch."
         ),
     ] = "gaussian:sigma=0-55",
     patch: Annotated[int, typer.Option(help="Patch size in pixels.")] = 96,

@@ -262,6 +262,10 @@ def _one(spec: str) -> NoiseFn:
             raise ValueError(f"camera noise has no option {', '.join(sorted(unknown))}")
         if "bits" in kwargs:
             kwargs["bits"] = int(kwargs["bits"])  # type: ignore[arg-type]
+        ranged = {f.name for f in fields(CameraParams) if isinstance(f.default, tuple)}
+        for key in ranged & set(kwargs):
+            value = kwargs[key]
+            kwargs[key] = value if isinstance(value, tuple) else (value, value)  # a fixed level
         params = replace(CameraParams(), **kwargs)  # type: ignore[arg-type]
         return lambda img, rng: camera(img, rng, params)
     if name not in _SIMPLE:

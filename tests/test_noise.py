@@ -117,6 +117,14 @@ def test_parse_specs_and_mixtures(image: np.ndarray) -> None:
     assert cam(image, rng).shape == image.shape
 
 
+def test_camera_fixed_level_equals_a_one_point_range(image: np.ndarray) -> None:
+    fixed = noise.parse("camera:shot=0.02,blur_sigma=0.8,blur=1")(image, np.random.default_rng(3))
+    ranged = noise.parse("camera:shot=0.02-0.02,blur_sigma=0.8-0.8,blur=1")
+    np.testing.assert_array_equal(fixed, ranged(image, np.random.default_rng(3)))
+    milder = noise.parse("camera:shot=0.002,blur_sigma=0.8,blur=1")(image, np.random.default_rng(3))
+    assert np.abs(milder - image).mean() < np.abs(fixed - image).mean()
+
+
 @pytest.mark.parametrize("spec", ["blur", "gaussian:sigma", "camera:nope=1"])
 def test_bad_specs_are_rejected(spec: str) -> None:
     with pytest.raises(ValueError):
