@@ -326,7 +326,11 @@ def bench(
         typer.Option(help="'default' (scikit-image photos), a clean folder, or a pairs folder."),
     ] = "default",
     noise: Annotated[
-        str, typer.Option(help="Synthetic noise, e.g. 'gaussian:15,25,50;salt-pepper:0.1'.")
+        str,
+        typer.Option(
+            help="Synthetic noise: gaussian (sigma), poisson (peak), speckle, salt-pepper, camera "
+            "(shot gain of the camera pipeline), e.g. 'gaussian:15,25,50;camera:0.001,0.06'."
+        ),
     ] = "gaussian:25",
     limit: Annotated[int | None, typer.Option(help="Use only the first N images.")] = None,
     tile: Annotated[int, typer.Option(help="Tile size; 0 = whole image.")] = 512,

@@ -101,6 +101,10 @@ def test_noise_specs_and_seeding():
     assert not np.array_equal(
         add_noise(clean, "poisson", 30, 0), add_noise(clean, "poisson", 30, 1)
     )
+    assert parse_noise("camera:0.001,0.06") == [("camera", 0.001), ("camera", 0.06)]
+    rgb = np.random.default_rng(0).integers(40, 220, (32, 32, 3)).astype(np.uint8)
+    errors = [np.abs(add_noise(rgb, "camera", s, 0) - rgb / 255).mean() for s in (0.001, 0.06)]
+    assert errors[0] < errors[1]
 
 
 def test_unknown_method_is_a_usage_error():
