@@ -1,11 +1,13 @@
 """How real noise compares with the camera simulation: strength, bias and structure.
 
     .venv/bin/python bench/noise_structure.py PAIRS_FOLDER --shot 0.012 0.06
+    .venv/bin/python bench/noise_structure.py PAIRS_FOLDER --shot 0.06 --camera demosaic=malvar
 
 For every noisy/clean pair of a folder (any layout ``find_pairs`` reads; the SIDD block goes
 in as ``gt/`` and ``noisy/`` holding its two files), and for the camera simulation
 (``bench --noise camera:LEVEL``, seeded the same way) on the same clean images, averaged over
-``--draws`` seeds (each draw has its own colour matrix and gains), prints the residual
+``--draws`` seeds (each draw has its own colour matrix and gains; ``--camera`` adds options
+of the ``camera:`` noise spec, e.g. ``demosaic=malvar``), prints the residual
 ``noisy - clean`` in 8-bit levels: its std and mean per channel (the mean is the bias the gamma
 puts on strong noise), its correlation across channels and between horizontal neighbours (lag
 1 and 2). A simulation can match a camera's strength and still miss its structure; the
@@ -19,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fastdenoise.bench import add_noise, real_set
+from fastdenoise import noise
+from fastdenoise.bench import real_set
 
 
 def residual_stats(clean: np.ndarray, noisy: np.ndarray) -> dict[str, np.ndarray]:
@@ -41,6 +44,13 @@ def residual_stats(clean: np.ndarray, noisy: np.ndarray) -> dict[str, np.ndarray
     }
 
 
+def simulate(clean: np.ndarray, shot: float, options: str, seed: int) -> np.ndarray:
+    """``clean`` (uint8) under the camera pipeline at a fixed shot gain, seeded as ``bench``."""
+    spec = f"camera:shot={shot}" + (f",{options}" if options else "")
+    rng = np.random.default_rng(int(1000 * shot + seed))
+    return noise.parse(spec)(clean.astype(np.float32) / 255.0, rng).astype(np.float64)
+
+
 def row(label: str, stats: dict[str, np.ndarray]) -> str:
     def cell(values: np.ndarray, digits: int) -> str:
         return " / ".join(f"{v:.{digits}f}" for v in values)
@@ -56,6 +66,7 @@ def main() -> None:
     parser.add_argument("pairs", type=Path, help="folder of real noisy/clean pairs")
     parser.add_argument("--shot", type=float, nargs="*", default=[0.06], help="camera levels")
     parser.add_argument("--draws", type=int, default=8, help="simulated draws per image")
+    parser.add_argument("--camera", default="", help="extra camera options, e.g. demosaic=malvar")
     args = parser.parse_args()
     samples = [s for s in real_set(args.pairs) if s.clean.shape[-1] == 3]
     if not samples:
@@ -69,11 +80,12 @@ def main() -> None:
     for shot in args.shot:
         for index, sample in enumerate(samples):
             draws = [
-                residual_stats(sample.clean, add_noise(sample.clean, "camera", shot, seed))
+                residual_stats(sample.clean, simulate(sample.clean, shot, args.camera, seed))
                 for seed in range(index * args.draws, (index + 1) * args.draws)
             ]
             mean = {key: np.mean([d[key] for d in draws], axis=0) for key in draws[0]}
-            label = f"camera:{shot:g} on {sample.name} (mean of {args.draws})"
+            spec = f"{shot:g}" + (f",{args.camera}" if args.camera else "")
+            label = f"camera:{spec} on {sample.name} (mean of {args.draws})"
             print(row(label, mean))
 
 

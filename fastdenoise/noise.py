@@ -103,13 +103,67 @@ def mosaic(rgb: np.ndarray) -> np.ndarray:
 FOOTROOM = 0.5
 
 
-def demosaic(raw: np.ndarray, method: str = "ea") -> np.ndarray:
-    """Demosaic an RGGB float ``HxW`` mosaic in ``[-FOOTROOM, 1]`` with OpenCV (``HxWx3``).
+# Malvar-He-Cutler gradient-corrected interpolation (ICASSP 2004), the linear demosaic of
+# MATLAB's ``demosaic`` and many phone ISPs; each kernel is in eighths.
+_MHC_G_AT_RB = np.float32(1 / 8) * np.array(
+    [
+        [0, 0, -1, 0, 0],
+        [0, 0, 2, 0, 0],
+        [-1, 2, 4, 2, -1],
+        [0, 0, 2, 0, 0],
+        [0, 0, -1, 0, 0],
+    ],
+    np.float32,
+)
+_MHC_ROW = np.float32(1 / 16) * np.array(  # the colour of the horizontal neighbours, at green
+    [
+        [0, 0, 1, 0, 0],
+        [0, -2, 0, -2, 0],
+        [-2, 8, 10, 8, -2],
+        [0, -2, 0, -2, 0],
+        [0, 0, 1, 0, 0],
+    ],
+    np.float32,
+)
+_MHC_DIAG = np.float32(1 / 16) * np.array(  # red at a blue site and blue at a red one
+    [
+        [0, 0, -3, 0, 0],
+        [0, 4, 0, 4, 0],
+        [-3, 0, 12, 0, -3],
+        [0, 4, 0, 4, 0],
+        [0, 0, -3, 0, 0],
+    ],
+    np.float32,
+)
 
-    ``method``: ``"bilinear"`` or ``"ea"`` (edge-aware). OpenCV names Bayer patterns from the
-    second row, so RGGB is its ``BayerBG`` code; it takes unsigned integers, so the mosaic
-    goes through 16 bits on a pedestal.
+
+def _demosaic_malvar(raw: np.ndarray) -> np.ndarray:
+    """Malvar-He-Cutler demosaic of an RGGB float mosaic (signed values pass through)."""
+
+    def conv(kernel: np.ndarray) -> np.ndarray:
+        return cv2.filter2D(raw, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT_101)
+
+    green, row, col, diag = conv(_MHC_G_AT_RB), conv(_MHC_ROW), conv(_MHC_ROW.T), conv(_MHC_DIAG)
+    rgb = np.empty((*raw.shape, 3), np.float32)
+    r_site, gr_site = np.s_[0::2, 0::2], np.s_[0::2, 1::2]
+    gb_site, b_site = np.s_[1::2, 0::2], np.s_[1::2, 1::2]
+    rgb[r_site] = np.stack([raw[r_site], green[r_site], diag[r_site]], axis=-1)
+    rgb[gr_site] = np.stack([row[gr_site], raw[gr_site], col[gr_site]], axis=-1)
+    rgb[gb_site] = np.stack([col[gb_site], raw[gb_site], row[gb_site]], axis=-1)
+    rgb[b_site] = np.stack([diag[b_site], green[b_site], raw[b_site]], axis=-1)
+    return rgb
+
+
+def demosaic(raw: np.ndarray, method: str = "ea") -> np.ndarray:
+    """Demosaic an RGGB float ``HxW`` mosaic in ``[-FOOTROOM, 1]`` (``HxWx3``).
+
+    ``method``: ``"bilinear"`` or ``"ea"`` (edge-aware) with OpenCV, or ``"malvar"``
+    (gradient-corrected linear, which carries green's detail and noise into red and blue).
+    OpenCV names Bayer patterns from the second row, so RGGB is its ``BayerBG`` code; it takes
+    unsigned integers, so the mosaic goes through 16 bits on a pedestal.
     """
+    if method == "malvar":
+        return _demosaic_malvar(np.clip(raw, -FOOTROOM, 1.0).astype(np.float32))
     code = {"bilinear": cv2.COLOR_BayerBG2RGB, "ea": cv2.COLOR_BayerBG2RGB_EA}[method]
     scale = 65535.0 / (1.0 + FOOTROOM)
     raw16 = np.rint((np.clip(raw, -FOOTROOM, 1.0) + FOOTROOM) * scale).astype(np.uint16)
@@ -138,6 +192,9 @@ class CameraParams:
     red_gain, blue_gain: white-balance gains undone before the mosaic and reapplied after.
     ccm:        strength of a random colour matrix (0 = identity).
     bits:       raw quantisation (0 = none).
+    demosaic:   ``"ea"``, ``"bilinear"`` or ``"malvar"`` (see ``demosaic``); ``"ea+malvar"``
+                draws one per image. Malvar's method correlates the noise across channels
+                as phone pipelines do; OpenCV's hardly at all.
     blur:       probability of low-passing the noise (a camera's own denoising leaves
                 spatially correlated, blotchy noise), Gaussian ``blur_sigma`` pixels, with
                 the noise rescaled by ``blur_gain`` (drawn) to stay visible.
@@ -171,13 +228,16 @@ def _random_ccm(rng: np.random.Generator, strength: float) -> np.ndarray:
     return ccm.astype(np.float32)
 
 
+DEMOSAIC_METHODS = ("bilinear", "ea", "malvar")
+
+
 def _develop(
-    raw: np.ndarray, gains: np.ndarray | None, ccm: np.ndarray | None, p: CameraParams
+    raw: np.ndarray, gains: np.ndarray | None, ccm: np.ndarray | None, method: str
 ) -> np.ndarray:
     """The camera's processing: demosaic, white balance, colour matrix, sRGB gamma."""
     if gains is None or ccm is None:
         return linear_to_srgb(raw[:, :, None])
-    rgb = np.minimum(demosaic(raw, p.demosaic) * gains, 1.0)  # saturates; signed below black
+    rgb = np.minimum(demosaic(raw, method) * gains, 1.0)  # saturates; signed below black
     return linear_to_srgb(rgb @ ccm.T)  # the output clips, as an 8-bit file must
 
 
@@ -218,7 +278,9 @@ def camera(
         noisy = np.rint(np.clip(noisy, -FOOTROOM, 1.0) * levels) / levels
     # The noise is carried over as a residual, so the target keeps the original detail (the
     # network learns noise removal, not to undo OpenCV's demosaicing blur).
-    residual = _develop(noisy, gains, ccm, p) - _develop(raw, gains, ccm, p)
+    methods = p.demosaic.split("+")
+    method = methods[int(rng.integers(len(methods)))] if len(methods) > 1 else methods[0]
+    residual = _develop(noisy, gains, ccm, method) - _develop(raw, gains, ccm, method)
     if p.blur and rng.random() < p.blur:
         sigma = _draw(rng, p.blur_sigma)
         residual = cv2.GaussianBlur(residual, (0, 0), sigma) * np.float32(_draw(rng, p.blur_gain))
@@ -249,12 +311,20 @@ def _value(text: str) -> float | Range:
 
 def _one(spec: str) -> NoiseFn:
     name, _, rest = spec.strip().partition(":")
-    kwargs: dict[str, float | Range] = {}
+    kwargs: dict[str, float | Range | str] = {}
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
         if not eq:
             raise ValueError(f"noise option {item!r} in {spec!r} is not key=value")
-        kwargs[key.strip()] = _value(value.strip())
+        key, value = key.strip(), value.strip()
+        if name == "camera" and key == "demosaic":
+            bad = sorted(set(value.split("+")) - set(DEMOSAIC_METHODS))
+            if bad:
+                known = ", ".join(DEMOSAIC_METHODS)
+                raise ValueError(f"unknown demosaic {', '.join(bad)}; known: {known}")
+            kwargs[key] = value
+        else:
+            kwargs[key] = _value(value)
     if name == "camera":
         known = {f.name for f in fields(CameraParams)}
         unknown = set(kwargs) - known

@@ -55,8 +55,31 @@ def test_mosaic_demosaic_keeps_flat_color() -> None:
     raw = noise.mosaic(flat)
     assert raw[0, 0] == pytest.approx(0.2) and raw[0, 1] == pytest.approx(0.5)
     assert raw[1, 1] == pytest.approx(0.7)
-    for method in ("bilinear", "ea"):
+    for method in noise.DEMOSAIC_METHODS:
         np.testing.assert_allclose(noise.demosaic(raw, method), flat, atol=2e-4)
+
+
+def test_malvar_demosaic_is_exact_on_smooth_colour_and_keeps_negative_raw() -> None:
+    y, x = np.mgrid[0:32, 0:32] / 32
+    ramp = np.stack([0.3 + 0.2 * x, 0.5 + 0.1 * y, 0.2 + 0.3 * x * y], -1).astype(np.float32)
+    out = noise.demosaic(noise.mosaic(ramp), "malvar")
+    np.testing.assert_allclose(out[2:-2, 2:-2], ramp[2:-2, 2:-2], atol=1e-5)
+    dark = noise.demosaic(np.full((8, 8), -0.1, np.float32), "malvar")
+    np.testing.assert_allclose(dark, -0.1, atol=1e-6)  # signed below black, as the raw is
+
+
+def test_malvar_demosaic_correlates_noise_across_channels() -> None:
+    """Gradient-corrected demosaicing carries green's noise into red and blue, as phone
+    pipelines do; OpenCV's edge-aware method leaves the channels nearly independent."""
+    clean = np.full((128, 128, 3), 0.4, np.float32)
+
+    def red_green_corr(method: str) -> float:
+        params = noise.CameraParams(shot=(1e-2, 1e-2), row_prob=0, ccm=0, demosaic=method)
+        residual = noise.camera(clean, np.random.default_rng(6), params) - clean
+        return float(np.corrcoef(residual[:, :, 0].ravel(), residual[:, :, 1].ravel())[0, 1])
+
+    assert red_green_corr("malvar") > 0.3
+    assert abs(red_green_corr("ea")) < 0.15
 
 
 def test_srgb_curves_invert() -> None:
@@ -125,7 +148,20 @@ def test_camera_fixed_level_equals_a_one_point_range(image: np.ndarray) -> None:
     assert np.abs(milder - image).mean() < np.abs(fixed - image).mean()
 
 
-@pytest.mark.parametrize("spec", ["blur", "gaussian:sigma", "camera:nope=1"])
+def test_camera_demosaic_mixture_draws_each_method(image: np.ndarray) -> None:
+    seen = set()
+    for seed in range(12):
+        mixed = noise.parse("camera:demosaic=ea+malvar")(image, np.random.default_rng(seed))
+        for method in ("ea", "malvar"):
+            alone = noise.parse(f"camera:demosaic={method}")(image, np.random.default_rng(seed))
+            if np.array_equal(mixed, alone):
+                seen.add(method)
+    assert seen == {"ea", "malvar"}
+
+
+@pytest.mark.parametrize(
+    "spec", ["blur", "gaussian:sigma", "camera:nope=1", "camera:demosaic=vng", "camera:demosaic=2"]
+)
 def test_bad_specs_are_rejected(spec: str) -> None:
     with pytest.raises(ValueError):
         noise.parse(spec)
