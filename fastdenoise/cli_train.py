@@ -73,7 +73,8 @@ def train(
         str,
         typer.Option(
             help="Noise spec, each option a value or a low-high range: gaussian:sigma=0-55, "
-            "poisson:peak=5-100, speckle, salt_pepper, camera:shot=1e-4-6e-2,jpeg=0.3; "
+            "poisson:peak=5-100, speckle, salt_pepper, "
+            "camera:shot=1e-4-6e-2,jpeg=0.3,demosaic=ea+malvar; "
             "'a|b' picks one per patch."
         ),
     ] = "gaussian:sigma=0-55",
