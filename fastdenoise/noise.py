@@ -104,7 +104,7 @@ FOOTROOM = 0.5
 
 
 # Malvar-He-Cutler gradient-corrected interpolation (ICASSP 2004), the linear demosaic of
-# MATLAB's ``demosaic`` and many phone ISPs; each kernel is in eighths.
+# MATLAB's ``demosaic`` and many phone ISPs (the paper's coefficients; each kernel sums to 1).
 _MHC_G_AT_RB = np.float32(1 / 8) * np.array(
     [
         [0, 0, -1, 0, 0],
