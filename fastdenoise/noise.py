@@ -154,6 +154,9 @@ def _demosaic_malvar(raw: np.ndarray) -> np.ndarray:
     return rgb
 
 
+DEMOSAIC_METHODS = ("bilinear", "ea", "malvar")
+
+
 def demosaic(raw: np.ndarray, method: str = "ea") -> np.ndarray:
     """Demosaic an RGGB float ``HxW`` mosaic in ``[-FOOTROOM, 1]`` (``HxWx3``).
 
@@ -218,6 +221,12 @@ class CameraParams:
     jpeg: float = 0.0
     jpeg_quality: Range = (60.0, 95.0)
 
+    def __post_init__(self) -> None:
+        bad = sorted(set(self.demosaic.split("+")) - set(DEMOSAIC_METHODS))
+        if bad:
+            known = ", ".join(DEMOSAIC_METHODS)
+            raise ValueError(f"unknown demosaic {', '.join(bad)}; known: {known}")
+
 
 def _random_ccm(rng: np.random.Generator, strength: float) -> np.ndarray:
     """A random colour matrix near identity whose rows sum to one (greys stay grey)."""
@@ -226,9 +235,6 @@ def _random_ccm(rng: np.random.Generator, strength: float) -> np.ndarray:
     ccm = np.eye(3) + off
     ccm[np.diag_indices(3)] -= off.sum(axis=1)
     return ccm.astype(np.float32)
-
-
-DEMOSAIC_METHODS = ("bilinear", "ea", "malvar")
 
 
 def _develop(
@@ -311,20 +317,15 @@ def _value(text: str) -> float | Range:
 
 def _one(spec: str) -> NoiseFn:
     name, _, rest = spec.strip().partition(":")
+    # camera options with a text default (demosaic) stay text; CameraParams checks them
+    textual = {f.name for f in fields(CameraParams) if isinstance(f.default, str)}
     kwargs: dict[str, float | Range | str] = {}
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
         if not eq:
             raise ValueError(f"noise option {item!r} in {spec!r} is not key=value")
         key, value = key.strip(), value.strip()
-        if name == "camera" and key == "demosaic":
-            bad = sorted(set(value.split("+")) - set(DEMOSAIC_METHODS))
-            if bad:
-                known = ", ".join(DEMOSAIC_METHODS)
-                raise ValueError(f"unknown demosaic {', '.join(bad)}; known: {known}")
-            kwargs[key] = value
-        else:
-            kwargs[key] = _value(value)
+        kwargs[key] = value if name == "camera" and key in textual else _value(value)
     if name == "camera":
         known = {f.name for f in fields(CameraParams)}
         unknown = set(kwargs) - known

@@ -167,6 +167,11 @@ def test_bad_specs_are_rejected(spec: str) -> None:
         noise.parse(spec)
 
 
+def test_camera_params_reject_an_unknown_demosaic() -> None:
+    with pytest.raises(ValueError, match="unknown demosaic vng"):
+        noise.CameraParams(demosaic="ea+vng")
+
+
 def test_same_seed_same_noise(image: np.ndarray) -> None:
     fn = noise.parse("camera:jpeg=0.5|gaussian:sigma=0-55")
     a = [fn(image, np.random.default_rng(9)) for _ in range(2)]
