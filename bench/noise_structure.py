@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastdenoise import noise
-from fastdenoise.bench import real_set
+from fastdenoise.bench import add_noise, real_set
 
 
 def residual_stats(clean: np.ndarray, noisy: np.ndarray) -> dict[str, np.ndarray]:
@@ -42,13 +41,6 @@ def residual_stats(clean: np.ndarray, noisy: np.ndarray) -> dict[str, np.ndarray
         "cross": np.array([cross[0, 1], cross[0, 2], cross[1, 2]]),
         "lag": np.array([lag(1), lag(2)]),
     }
-
-
-def simulate(clean: np.ndarray, shot: float, options: str, seed: int) -> np.ndarray:
-    """``clean`` (uint8) under the camera pipeline at a fixed shot gain, seeded as ``bench``."""
-    spec = f"camera:shot={shot}" + (f",{options}" if options else "")
-    rng = np.random.default_rng(int(1000 * shot + seed))
-    return noise.parse(spec)(clean.astype(np.float32) / 255.0, rng).astype(np.float64)
 
 
 def row(label: str, stats: dict[str, np.ndarray]) -> str:
@@ -79,10 +71,9 @@ def main() -> None:
         print(row(f"{args.pairs.name}/{sample.name}", residual_stats(sample.clean, sample.noisy)))
     for shot in args.shot:
         for index, sample in enumerate(samples):
-            draws = [
-                residual_stats(sample.clean, simulate(sample.clean, shot, args.camera, seed))
-                for seed in range(index * args.draws, (index + 1) * args.draws)
-            ]
+            seeds = range(index * args.draws, (index + 1) * args.draws)
+            simulated = [add_noise(sample.clean, "camera", shot, s, args.camera) for s in seeds]
+            draws = [residual_stats(sample.clean, noisy) for noisy in simulated]
             mean = {key: np.mean([d[key] for d in draws], axis=0) for key in draws[0]}
             spec = f"{shot:g}" + (f",{args.camera}" if args.camera else "")
             label = f"camera:{spec} on {sample.name} (mean of {args.draws})"

@@ -72,12 +72,15 @@ def parse_noise(spec: str) -> list[tuple[str, float]]:
     return parsed
 
 
-def add_noise(clean: np.ndarray, kind: str, level: float, index: int) -> np.ndarray:
+def add_noise(
+    clean: np.ndarray, kind: str, level: float, index: int, camera: str = ""
+) -> np.ndarray:
     """Seeded synthetic noise on a uint8 image; the result is float64 in nominal [0, 1].
 
     ``camera`` levels are the shot-noise gain of the camera pipeline (``noise.camera``: read
     noise tied to it, no blur or JPEG); about 1e-3 is a bright daylight phone shot, 6e-2 the
-    heavy noise of a dim indoor one.
+    heavy noise of a dim indoor one. ``camera`` adds options of the ``camera:`` noise spec
+    (e.g. ``"demosaic=malvar"``).
     """
     if kind == "gaussian":
         return awgn(clean, level, index)
@@ -88,7 +91,8 @@ def add_noise(clean: np.ndarray, kind: str, level: float, index: int) -> np.ndar
     elif kind == "speckle":
         noisy = noise.speckle(image, rng, level)
     elif kind == "camera":
-        noisy = noise.camera(image, rng, noise.CameraParams(shot=(level, level)))
+        spec = f"camera:shot={level!r}" + (f",{camera}" if camera else "")
+        noisy = noise.parse(spec)(image, rng)
     else:
         noisy = noise.salt_pepper(image, rng, level)
     return noisy.astype(np.float64)
