@@ -230,6 +230,22 @@ def test_publish_export_and_card(tmp_path: Path, clean_dir: Path) -> None:
     assert hours == sorted(hours)
     card = publish.card("mwcnn", "test", folder=shipped)
     assert "Validation history: 2 stage(s)" in card.read_text()
+
+    # measured scores land in the table and in the last stage, and survive the next export
+    meta_path = shipped / "mwcnn-test.json"
+    row = {"psnr": 30.5, "ssim": 0.9, "input_psnr": 20.0, "images": 1}
+    publish.store_measured(meta_path, {"CBSD68 sigma 25": row}, "measure mwcnn test")
+    training = json.loads(meta_path.read_text())["training"]
+    assert publish.stage_scores(training) == [
+        {"stage": 2, "cpu_hours": training["total_cpu_hours"], "CBSD68 sigma 25": 30.5}
+    ]
+    assert "| 2 |" in publish.card("mwcnn", "test", folder=shipped).read_text().split("Full-set")[1]
+    third = tmp_path / "third"
+    train(
+        config(third, clean_dir, iters=10, val=str(clean_dir), val_count=1, val_every=5, init=init)
+    )
+    stages = publish.export(third, "mwcnn", "test", folder=shipped)["training"]["stages"]
+    assert [s.get("measured") for s in stages] == [None, {"CBSD68 sigma 25": 30.5}, None]
     fresh = publish.export(run, "mwcnn", "test", folder=shipped)["training"]["stages"]
     assert len(fresh) == 1
 

@@ -131,16 +131,24 @@ def measure(
             print(res.summary(), flush=True)
         else:
             raise ValueError(f"unknown set {name!r}")
-    meta_path = folder / f"{arch}-{variant}.json"
+    command = shlex.join(["python", "-m", "fastdenoise.models.publish", *sys.argv[1:]])
+    store_measured(folder / f"{arch}-{variant}.json", results, command)
+    return results
+
+
+def store_measured(meta_path: Path, results: dict[str, Any], command: str) -> None:
+    """Merge ``results`` (set -> row) into the JSON's table and its last stage's scores."""
     meta = json.loads(meta_path.read_text())
     measured = meta.get("measured", {})
     measured.update(results)
-    command = shlex.join(["python", "-m", "fastdenoise.models.publish", *sys.argv[1:]])
     commands = measured.get("commands", [])
     measured["commands"] = [*commands, command] if command not in commands else commands
     meta["measured"] = measured
+    stages = meta.get("training", {}).get("stages", [])
+    if stages:  # the shipped file is the last stage's end: keep its scores in the history
+        scores = stages[-1].setdefault("measured", {})
+        scores.update({name: row["psnr"] for name, row in results.items()})
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
-    return results
 
 
 ABOUT = {
@@ -195,6 +203,7 @@ def card(arch: str, variant: str, notes: str = "", folder: Path = WEIGHTS_DIR) -
         f"- validation during training: {tr['validation']['set']} "
         f"({recipe['val_count']} images) {tr['validation']['psnr']:.2f} dB",
         *_history_lines(tr),
+        *_scores_lines(tr),
         "",
         "## Measured (evaluation protocol of docs/DESIGN.md, shipped fp16 file run in fp32)",
         "",
@@ -233,6 +242,36 @@ def curve_points(training: dict[str, Any]) -> list[dict[str, Any]]:
             )  # fmt: skip
         spent += stage["cpu_hours"]
     return points
+
+
+def stage_scores(training: dict[str, Any]) -> list[dict[str, Any]]:
+    """Full-set PSNR measured at the end of each stage, on the same CPU-hour axis."""
+    rows, spent = [], 0.0
+    for number, stage in enumerate(training.get("stages", []), start=1):
+        spent += stage["cpu_hours"]
+        if stage.get("measured"):
+            rows.append({"stage": number, "cpu_hours": round(spent, 2), **stage["measured"]})
+    return rows
+
+
+def _scores_lines(training: dict[str, Any]) -> list[str]:
+    rows = stage_scores(training)
+    latest_first = [k for row in reversed(rows) for k in row if k not in ("stage", "cpu_hours")]
+    names = list(dict.fromkeys(latest_first))
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Full-set PSNR (dB) at the end of each stage, by `measure` on that stage's shipped file"
+        " (- where not measured):",
+        "",
+        "| stage | CPU h | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for row in rows:
+        cells = [f"{row[k]:.2f}" if k in row else "-" for k in names]
+        lines.append(f"| {row['stage']} | {row['cpu_hours']:.2f} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _history_lines(training: dict[str, Any]) -> list[str]:
