@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,3 +122,31 @@ def test_method_specs_set_parameters_and_label_rows(clean_dir):
     assert rows["test-box:radius=1"]["psnr"] != rows["test-box:radius=4"]["psnr"]
     bad = runner.invoke(app, ["bench", "test-box:size=3", "--data", str(clean_dir)])
     assert bad.exit_code == 2 and "radius" in bad.output
+
+
+def _bench_script(name: str):
+    """A script of bench/ as a module (bench/ is not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_error_structure_tells_cast_blotches_and_grain_apart() -> None:
+    stats = _bench_script("error_structure").error_stats
+    clean = np.full((64, 64, 3), 128, np.uint8)
+    yy, xx = np.mgrid[:64, :64]
+    grain = np.where((yy + xx) % 2 == 0, 10, -10)[..., None]  # pixel-scale checkerboard
+    blotch = np.round(10 * np.sin(2 * np.pi * xx / 64))[..., None]  # one slow wave
+    cast = np.array([-6, 0, 4])
+    grainy = stats((clean + grain + cast).astype(np.uint8), clean)
+    blotchy = stats((clean + blotch + cast).astype(np.uint8), clean)
+    for result in (grainy, blotchy):
+        assert np.allclose(result["mean"], cast, atol=0.3)
+        assert result["psnr_no_cast"] > result["psnr"]
+    assert grainy["std"] == pytest.approx(10, abs=0.2)
+    assert grainy["low"][0] < 0.5 < blotchy["low"][2]
+    assert blotchy["low"][2] > 0.6 * blotchy["std"]
