@@ -9,7 +9,8 @@ the gap from the shipped file's score with a CPU-hour estimate: the slope of tha
 stage scores over the last doubling of CPU time, extrapolated log-linearly (for the validation
 set, also the validation curve's slope). Training curves flatten, so that extrapolation is
 optimistic: read the estimate as "at least this many CPU hours". Real-noise targets of the
-``real`` variant moved with changes to the camera simulation, not with CPU time, so they get
+``real`` variant moved with changes to the camera simulation and the recipe, not with CPU time
+(session 5: 1.5 more CPU hours at a fixed recipe moved the SIDD block -0.14 dB), so they get
 no CPU-hour figure.
 """
 
@@ -144,7 +145,7 @@ def _hours(value: float, gap: float, compute_bound: bool) -> str:
     if gap <= 0:
         return "reached"
     if not compute_bound:
-        return "n/a (simulation-bound)"
+        return "n/a (moved by the simulation and recipe, not by CPU time)"
     return "no gain" if math.isinf(value) or math.isnan(value) else f"{value:.0f}"
 
 
