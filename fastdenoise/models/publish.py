@@ -256,13 +256,13 @@ def stage_scores(training: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _scores_lines(training: dict[str, Any]) -> list[str]:
     rows = stage_scores(training)
-    latest_first = [k for row in reversed(rows) for k in row if k not in ("stage", "cpu_hours")]
-    names = list(dict.fromkeys(latest_first))
     if not rows:
         return []
+    latest_first = [k for row in reversed(rows) for k in row if k not in ("stage", "cpu_hours")]
+    names = list(dict.fromkeys(latest_first))
     lines = [
         "",
-        "Full-set PSNR (dB) at the end of each stage, by `measure` on that stage's shipped file"
+        "Full-set PSNR (dB) at the end of each stage, measured on the file that stage shipped"
         " (- where not measured):",
         "",
         "| stage | CPU h | " + " | ".join(names) + " |",
