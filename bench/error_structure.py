@@ -22,10 +22,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import fastdenoise
 from fastdenoise.bench import add_noise, real_set
 from fastdenoise.cli import method_spec
-from fastdenoise.evaluate import to_uint8
+from fastdenoise.evaluate import method_fn, to_uint8
 
 LOW_PASS = (2, 4, 8)
 
@@ -74,7 +73,10 @@ def main(argv: list[str] | None = None) -> None:
         for index, s in enumerate(samples):
             noisy = to_uint8(add_noise(s.clean, "camera", shot, index, args.camera))
             inputs.append((f"{spec} on {s.name}", s.clean, noisy))
-    methods = [(spec, *method_spec(spec)) for spec in args.method]
+    methods = []  # each built once (a model loads its weights once), run on every input
+    for spec in args.method:
+        name, params = method_spec(spec)
+        methods.append((spec, method_fn(name, **params)))
     print(
         "| input: method | PSNR dB | mean error R / G / B | std | low-pass "
         + " / ".join(f"{s}" for s in LOW_PASS)
@@ -82,8 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     for label, clean, noisy in inputs:
         print(row(f"{label}: noisy", error_stats(noisy, clean)))
-        for spec, name, params in methods:
-            output = fastdenoise.denoise(noisy, name, **params)
+        for spec, denoise in methods:
+            output = denoise(noisy)
             print(row(f"{label}: {spec}", error_stats(output, clean)), flush=True)
 
 

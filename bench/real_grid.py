@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import fastdenoise
-from fastdenoise.evaluate import scores, to_uint8
+from fastdenoise.cli import method_spec
+from fastdenoise.evaluate import method_fn, scores, to_uint8
 
 # (label, noisy file, reference file or None, crop top-left (y, x)) under --data
 ROWS = [
@@ -39,13 +39,6 @@ def read_rgb(path: Path) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, ::-1])
 
 
-def parse_method(spec: str) -> tuple[str, dict[str, str]]:
-    """``"mwcnn:variant=real"`` -> ``("mwcnn", {"variant": "real"})``."""
-    name, _, rest = spec.partition(":")
-    params = dict(item.split("=", 1) for item in filter(None, rest.split(",")))
-    return name, params
-
-
 def label(tile: np.ndarray, text: str) -> np.ndarray:
     """The tile with a caption bar on top."""
     bar = np.full((18, tile.shape[1], 3), 255, np.uint8)
@@ -61,15 +54,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crop", type=int, default=128)
     args = parser.parse_args(argv)
 
-    methods = [parse_method(spec) for spec in args.method]
+    methods = []  # each built once (a model loads its weights once), run on every row
+    for spec in args.method:
+        name, params = method_spec(spec)
+        methods.append(method_fn(name, **params))
     rows = []
     for name, noisy_rel, ref_rel, (top, left) in ROWS:
         noisy = read_rgb(args.data / noisy_rel)
         ref = read_rgb(args.data / ref_rel) if ref_rel else None
         window = (slice(top, top + args.crop), slice(left, left + args.crop))
         tiles = [label(noisy[window], name if ref is None else f"{name} noisy")]
-        for (method, params), spec in zip(methods, args.method, strict=True):
-            out = to_uint8(fastdenoise.denoise(noisy, method, **params).astype(np.float64) / 255)
+        for denoise, spec in zip(methods, args.method, strict=True):
+            out = to_uint8(denoise(noisy).astype(np.float64) / 255)
             caption = spec.replace("variant=", "").replace(":", " ")
             if ref is not None:
                 caption += f" {scores(out, ref)[0]:.2f} dB"
