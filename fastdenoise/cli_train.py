@@ -38,7 +38,9 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder for checkpoints and logs.")],
     model: Annotated[
         str,
-        typer.Option("--model", "-m", help="Architecture: mwcnn, rednet, pridnet, autoencoder."),
+        typer.Option(
+            "--model", "-m", help="Architecture: fdnet, mwcnn, rednet, pridnet, autoencoder."
+        ),
     ] = "mwcnn",
     param: Annotated[
         list[str],
@@ -89,6 +91,20 @@ def train(
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 1e-4,
     grad_clip: Annotated[float, typer.Option(help="Clip gradient norm (0 = off).")] = 0.0,
     loss: Annotated[str, typer.Option(help="l1, charbonnier, mse or psnr.")] = "l1",
+    lowpass: Annotated[
+        float, typer.Option(help="Weight of an L1 loss on 8x8 averages (against colour casts).")
+    ] = 0.0,
+    quantize: Annotated[
+        float,
+        typer.Option(help="Share of noisy patches clipped and rounded to 8 bits, as user files."),
+    ] = 0.0,
+    map_forcing: Annotated[
+        float,
+        typer.Option(help="fdnet: share of steps that feed the true noise map, not the estimate."),
+    ] = 0.5,
+    estimator_weight: Annotated[
+        float, typer.Option(help="fdnet: weight of the noise estimator's loss.")
+    ] = 0.1,
     ema: Annotated[
         float, typer.Option(help="EMA decay of the weights used for validation/export (0 = off).")
     ] = 0.0,
@@ -153,7 +169,8 @@ def train(
         data=[str(d) for d in data], pairs=[str(p) for p in pairs], pairs_layout=pairs_layout,
         pair_fraction=pair_fraction, gray_fraction=gray_fraction, noise=noise, patch=patch,
         batch=batch, lr=lr, min_lr=min_lr, warmup=warmup, weight_decay=weight_decay,
-        grad_clip=grad_clip, loss=loss, ema=ema,
+        grad_clip=grad_clip, loss=loss, ema=ema, lowpass=lowpass, quantize=quantize,
+        map_forcing=map_forcing, estimator_weight=estimator_weight,
         bf16=bf16, seed=seed, init=str(init) if init else None, val_sigma=val_sigma,
         val_noise=val_noise,
     )  # fmt: skip

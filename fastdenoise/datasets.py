@@ -198,6 +198,7 @@ class PatchSampler:
     pair_fraction: float = 0.5
     augment: bool = True
     gray_fraction: float = 0.0
+    quantize: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.clean and not self.pairs:
@@ -216,7 +217,17 @@ class PatchSampler:
         return [to_float(dihedral(im[y : y + self.patch, x : x + self.patch], k)) for im in images]
 
     def one(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """One ``(noisy, clean)`` float32 ``HxWxC`` patch."""
+        """One ``(noisy, clean)`` float32 ``HxWxC`` patch.
+
+        With probability ``quantize`` a synthetic noisy patch is clipped to ``[0, 1]`` and
+        rounded to 8 bits, as every user's file is.
+        """
+        noisy, clean = self._one(rng)
+        if self.quantize and rng.random() < self.quantize:
+            noisy = np.rint(np.clip(noisy, 0.0, 1.0) * 255.0).astype(np.float32) / 255.0
+        return noisy, clean
+
+    def _one(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         use_pairs = bool(self.pairs) and (not self.clean or rng.random() < self.pair_fraction)
         if use_pairs:
             noisy, clean = self._crop(rng, *self.pairs[int(rng.integers(len(self.pairs)))])

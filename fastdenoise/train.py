@@ -49,6 +49,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from fastdenoise import datasets, distributed, evaluate, noise
 from fastdenoise.engines.torch_engine import cpu_has_bf16
+from fastdenoise.models.fdnet import local_rms
 from fastdenoise.models.zoo import build_model, sha256_file
 
 STATE = "state.json"
@@ -77,6 +78,10 @@ class TrainConfig:
     weight_decay: float = 1e-4
     grad_clip: float = 0.0
     loss: str = "l1"
+    lowpass: float = 0.0  # weight of an L1 term on 8x8-averaged output vs target (colour casts)
+    quantize: float = 0.0  # share of noisy patches clipped and rounded to 8 bits (user files)
+    map_forcing: float = 0.5  # noise-map models: share of steps fed the true map, not the estimate
+    estimator_weight: float = 0.1  # noise-map models: weight of the estimator's log-L1 loss
     ema: float = 0.0
     bf16: bool = True  # asked for; used only where the CPU has native bf16 (see Trainer)
     threads: int = 1
@@ -117,6 +122,24 @@ def loss_fn(name: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         mse = (diff * diff).flatten(1).mean(1)
         return (10.0 * torch.log10(mse + 1e-10)).mean()
     raise ValueError(f"unknown loss {name!r}; use l1, charbonnier, mse or psnr")
+
+
+def lowpass_l1(out: torch.Tensor, target: torch.Tensor, size: int = 8) -> torch.Tensor:
+    """L1 between 8x8 box averages: penalises mean shifts (casts, blotches), not texture."""
+    return (
+        (
+            nn.functional.avg_pool2d(out, size, ceil_mode=True)
+            - nn.functional.avg_pool2d(target, size, ceil_mode=True)
+        )
+        .abs()
+        .mean()
+    )
+
+
+def estimator_loss(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """L1 of log noise maps (relative error; one 8-bit level keeps clean areas finite)."""
+    eps = 1.0 / 255.0
+    return (torch.log(estimate + eps) - torch.log(truth + eps)).abs().mean()
 
 
 def _write_atomic(path: Path, write: Any) -> None:
@@ -233,7 +256,13 @@ class Trainer:
         self.console.print(f"data: {len(clean)} clean images, {len(pairs)} real pairs")
         fn = noise.parse(cfg.noise) if clean else None
         return datasets.PatchSampler(
-            clean, fn, pairs, cfg.patch, cfg.pair_fraction, gray_fraction=cfg.gray_fraction
+            clean,
+            fn,
+            pairs,
+            cfg.patch,
+            cfg.pair_fraction,
+            gray_fraction=cfg.gray_fraction,
+            quantize=cfg.quantize,
         )
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -248,9 +277,18 @@ class Trainer:
         noisy, clean = self.batch()
         for group in self.optim.param_groups:
             group["lr"] = lr_at(self.step, cfg)
+        extra = torch.zeros(())
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):
-            out = self.net(noisy)
-        loss = loss_fn(cfg.loss, out.float(), clean)
+            if getattr(self.model, "conditioned", False):
+                truth = local_rms(noisy, clean)
+                forced = self.rng.random() < cfg.map_forcing
+                out, estimate = self.net(noisy, truth if forced else None, with_estimate=True)
+                extra = cfg.estimator_weight * estimator_loss(estimate.float(), truth)
+            else:
+                out = self.net(noisy)
+        loss = loss_fn(cfg.loss, out.float(), clean) + extra
+        if cfg.lowpass:
+            loss = loss + cfg.lowpass * lowpass_l1(out.float(), clean)
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:

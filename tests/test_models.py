@@ -19,6 +19,7 @@ from fastdenoise.models import zoo  # noqa: E402
 from fastdenoise.models.layers import HaarDWT, HaarIWT  # noqa: E402
 
 TINY = {
+    "fdnet": {"widths": [8, 16], "enc": [1, 1], "middle": 1, "dec": [1, 1], "estimator_width": 8},
     "mwcnn": {"widths": [8, 16], "depth": 2, "head": 4},
     "rednet": {"width": 8, "depth": 4},
     "autoencoder": {"widths": [8, 16], "depth": 1},

@@ -25,10 +25,14 @@ ARCHITECTURES = {
     "rednet": "fastdenoise.models.rednet:REDNet",
     "mwcnn": "fastdenoise.models.mwcnn:MWCNN",
     "pridnet": "fastdenoise.models.pridnet:PRIDNet",
+    "fdnet": "fastdenoise.models.fdnet:FDNet",
 }
 
+# networks that take a noise map (strength and sigma controls)
+CONDITIONED = frozenset({"fdnet"})
+
 # overlap (pixels of context per tile side) that hides seams; stored per weights file too
-DEFAULT_HALO = {"autoencoder": 32, "rednet": 32, "mwcnn": 64, "pridnet": 64}
+DEFAULT_HALO = {"autoencoder": 32, "rednet": 32, "mwcnn": 64, "pridnet": 64, "fdnet": 64}
 
 
 class ChecksumError(ValueError):
@@ -119,9 +123,15 @@ def _factory(arch: str, default_variant: str) -> Any:
         threads: int = 0,
         engine: str = "auto",
         tta: bool = False,
+        strength: float = 1.0,
+        sigma: float = 0.0,
     ) -> Denoiser:
         from fastdenoise import engines
 
+        if arch in CONDITIONED:
+            from fastdenoise.models.conditioned import check_controls
+
+            check_controls(strength, sigma)  # before any weights are read
         model, meta = load_user_weights(weights) if weights else load_variant(arch, variant)
         plan = TilePlan(
             halo=int(meta.get("halo", DEFAULT_HALO[arch])),
@@ -129,7 +139,14 @@ def _factory(arch: str, default_variant: str) -> Any:
             blend=True,
         )
         name = f"{arch}:{meta.get('variant', Path(weights).stem)}"
-        denoiser = engines.create(engine, model, plan, name, device, precision, threads)
+        if getattr(model, "conditioned", False):
+            from fastdenoise.models import conditioned
+
+            denoiser: Denoiser = conditioned.build(
+                model, plan, name, engine, device, precision, threads, strength, sigma
+            )
+        else:
+            denoiser = engines.create(engine, model, plan, name, device, precision, threads)
         if tta:
             from fastdenoise.models.ensemble import SelfEnsemble
 
@@ -139,8 +156,16 @@ def _factory(arch: str, default_variant: str) -> Any:
     return factory
 
 
-def _params(default_variant: str) -> tuple[Param, ...]:
+CONDITIONED_PARAMS = (
+    Param("strength", 1.0, "0 = unchanged, <1 keeps grain, >1 cleans harder (0-4)", float),
+    Param("sigma", 0.0, "noise level in 8-bit units instead of the estimate (0 = estimate)"),
+)
+
+
+def _params(default_variant: str, conditioned: bool = False) -> tuple[Param, ...]:
+    extra = CONDITIONED_PARAMS if conditioned else ()
     return (
+        *extra,
         Param("variant", default_variant, "shipped weights: gaussian (blind AWGN) or real", str),
         Param("weights", "", "your own .safetensors from `fastdenoise train` (+ its .json)", str),
         Param("precision", "fp32", "fp32, fp16 (CUDA half, CPU bf16), int8 (onnxruntime)", str),
@@ -151,6 +176,10 @@ def _params(default_variant: str) -> tuple[Param, ...]:
 
 
 _SUMMARIES = {
+    "fdnet": (
+        "real",
+        "FDNet: fast noise-map-conditioned U-Net with its own real-noise estimator.",
+    ),
     "autoencoder": ("gaussian", "Conv encoder-decoder without skips (the baseline; blurs)."),
     "rednet": ("gaussian", "RED-Net: symmetric conv/deconv with skips every two layers."),
     "mwcnn": ("real", "MWCNN: Haar-wavelet U-Net; 'real' for photos, 'gaussian' for AWGN."),
@@ -158,4 +187,5 @@ _SUMMARIES = {
 }
 
 for _arch, (_variant, _summary) in _SUMMARIES.items():
-    register(Method(_arch, "model", _summary, _factory(_arch, _variant), _params(_variant)))
+    _params_of = _params(_variant, _arch in CONDITIONED)
+    register(Method(_arch, "model", _summary, _factory(_arch, _variant), _params_of))
