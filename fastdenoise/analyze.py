@@ -13,7 +13,10 @@ All evidence is measured on the image itself (one channel, subsampled on huge im
   PCA estimate of Chen et al. (2015) is used when larger;
 * signal dependence: the same block estimate per brightness bin, fitted as
   ``log sigma = a + slope * log brightness``. White Gaussian noise has slope ~0, shot
-  (Poisson-like) noise ~0.5 (variance grows with the signal), speckle ~1.
+  (Poisson-like) noise ~0.5 (variance grows with the signal), speckle ~1;
+* real-noise RMS: the fine-scale sigma under-reads the spatially correlated noise of real
+  photos 2-4x, so where FDNet's estimator is shipped (:mod:`fastdenoise.noisemap`) its
+  reading (``rms``) is the level, and it alone decides clean (below ``CLEAN_RMS``) or noisy.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from scipy import ndimage, special
 
 from fastdenoise.tiler import to_float
 
-CLEAN_SIGMA = 2.0  # 8-bit units: below this an image is called clean
+CLEAN_SIGMA = 2.0  # 8-bit units: below this fine-scale sigma an image is called clean
+CLEAN_RMS = 1.5  # 8-bit units: below this learned RMS an image is called clean
 IMPULSE_FRACTION = 0.004
 MAX_ANALYSIS_PIXELS = 4_000_000
 SLOPE_BLOCK = 4  # detail coefficients per block side when fitting the slope (8x8 pixels)
@@ -42,10 +46,13 @@ class NoiseReport:
     sigma: float
     impulse_fraction: float
     slope: float
+    rms: float | None = None  # the learned estimator's reading, None where it is not shipped
 
     def evidence(self) -> str:
+        learned = "" if self.rms is None else f"noise RMS {self.rms:.2f}, "
         return (
-            f"sigma {self.sigma:.2f}, impulses {100 * self.impulse_fraction:.2f}%, "
+            f"{learned}fine-scale sigma {self.sigma:.2f}, "
+            f"impulses {100 * self.impulse_fraction:.2f}%, "
             f"sigma-vs-brightness slope {self.slope:+.2f}"
         )
 
@@ -162,16 +169,32 @@ def _slope(plane: np.ndarray) -> tuple[float, float]:
     return float(slope), float(np.exp(intercept + slope * np.log(128.0)))
 
 
-def identify(pixels: np.ndarray) -> NoiseReport:
-    """Classify the noise of an ``HxW``/``HxWxC`` image (uint8, uint16 or float in [0, 1])."""
-    plane = analysis_plane(np.asarray(pixels))
+def identify(pixels: np.ndarray, learned: bool | None = None) -> NoiseReport:
+    """Classify the noise of an ``HxW``/``HxWxC`` image (uint8, uint16 or float in [0, 1]).
+
+    ``learned``: use FDNet's estimator for the level and the clean decision (default: where
+    its weights are shipped); ``False`` keeps the fine-scale estimate alone.
+    """
+    pixels = np.asarray(pixels)
+    plane = analysis_plane(pixels)
     strong, fraction, rest_sigma = _impulse_fractions(plane)
     if strong > IMPULSE_FRACTION:
         return NoiseReport("salt-and-pepper", fraction, rest_sigma, fraction, 0.0)
     sigma = estimate_sigma(plane)
     slope, sigma_mid = _slope(plane)
-    if sigma < CLEAN_SIGMA:
-        return NoiseReport("clean", sigma, sigma, fraction, slope)
+    if learned is None:
+        from fastdenoise import noisemap
+
+        learned = noisemap.available()
+    rms = _learned_rms(pixels) if learned else None
+    if (sigma if rms is None else rms) < (CLEAN_SIGMA if rms is None else CLEAN_RMS):
+        return NoiseReport("clean", sigma if rms is None else rms, sigma, fraction, slope, rms)
     kind = "speckle" if slope > 0.75 else "poisson" if slope > 0.3 else "gaussian"
     level = sigma if kind == "gaussian" or not sigma_mid else sigma_mid
-    return NoiseReport(kind, level, sigma, fraction, slope)
+    return NoiseReport(kind, level if rms is None else rms, sigma, fraction, slope, rms)
+
+
+def _learned_rms(pixels: np.ndarray) -> float:
+    from fastdenoise import noisemap
+
+    return noisemap.noise_rms(pixels)

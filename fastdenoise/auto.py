@@ -1,8 +1,9 @@
 """``-m auto``: identify each image's noise, then hand it to the method that suits it.
 
 Impulses go to ``adaptive-median``; clean images pass through untouched; everything else goes
-to the first available of :data:`PREFERRED` (the shipped real-noise model, then NLM fed the
-measured sigma, which is more robust than scikit-image's estimate on textured images). Gray
+to the first available of :data:`PREFERRED` (the shipped real-noise models, FDNet then MWCNN,
+then NLM fed the measured sigma, which is more robust than scikit-image's estimate on
+textured images). Gray
 images go to :data:`PREFERRED_GRAY`: the shipped colour models were trained on independent
 per-channel noise and barely touch a gray image's identical-in-every-channel noise (MWCNN
 `real`: 21.5 dB on BSD68 sigma 25 from 20.5).
@@ -20,7 +21,7 @@ from fastdenoise.methods import Denoiser, Method, TilePlan
 if TYPE_CHECKING:
     from fastdenoise.analyze import NoiseReport
 
-PREFERRED = ("mwcnn", "nlm")
+PREFERRED = ("fdnet", "mwcnn", "nlm")
 PREFERRED_GRAY = ("nlm",)
 
 
@@ -97,7 +98,9 @@ class AutoDenoiser(Denoiser):
             return _Passthrough(f"clean: {report.evidence()}")
         name, params = self.choose(report, gray=is_gray(image))
         chosen = self._build(name, **params).prepare(image)
-        return _Chosen(chosen, f"auto -> {name} ({report.kind}: {report.evidence()})")
+        return _Chosen(
+            chosen, f"auto -> {chosen.describe()} ({report.kind}-like noise: {report.evidence()})"
+        )
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         raise RuntimeError("auto must be prepared on an image before use")

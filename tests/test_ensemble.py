@@ -68,3 +68,40 @@ def test_cli_tta_runs_models_and_is_refused_for_filters(tmp_path: Path) -> None:
     assert not np.array_equal(outputs[True], outputs[False])  # random weights: not equivariant
     bad = runner.invoke(app, ["run", str(tmp_path / "in.png"), "-m", "median", "--tta"])
     assert bad.exit_code == 2 and "--tta applies to models" in bad.output
+
+
+class SubImageMean(Denoiser):
+    """Replaces a tile by its mean: shows which pixels were denoised together."""
+
+    plan = TilePlan(halo=4, multiple=2, blend=True)
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        return np.full(tile.shape, tile.mean(), np.float32)
+
+
+def test_pixel_shuffle_denoises_each_sub_image_alone() -> None:
+    from fastdenoise.models.shuffle import PixelShuffleDenoiser
+
+    tile = np.random.default_rng(0).random((8, 12, 3)).astype(np.float32)
+    wrapped = PixelShuffleDenoiser(SubImageMean(), 2)
+    assert wrapped.plan == TilePlan(halo=8, multiple=4, blend=True)
+    out = wrapped(tile)
+    for dy in range(2):
+        for dx in range(2):
+            assert np.allclose(out[dy::2, dx::2], tile[dy::2, dx::2].mean())
+    assert len(np.unique(out.round(6))) == 4
+    with pytest.raises(ValueError, match="stride"):
+        PixelShuffleDenoiser(SubImageMean(), 0)
+
+
+def test_shuffle_param_reaches_the_model(tmp_path: Path) -> None:
+    import fastdenoise
+
+    weights = write_weights(tmp_path, "rednet")
+    image = np.random.default_rng(1).random((33, 45, 3)).astype(np.float32)
+    plain = fastdenoise.denoise(image, "rednet", weights=str(weights), threads=1)
+    shuffled = fastdenoise.denoise(image, "rednet", weights=str(weights), threads=1, shuffle=2)
+    assert shuffled.shape == image.shape and np.isfinite(shuffled).all()
+    assert not np.allclose(plain, shuffled)
+    with pytest.raises(ValueError, match="shuffle"):
+        fastdenoise.denoise(image, "rednet", weights=str(weights), shuffle=9)

@@ -123,11 +123,14 @@ def _factory(arch: str, default_variant: str) -> Any:
         threads: int = 0,
         engine: str = "auto",
         tta: bool = False,
+        shuffle: int = 1,
         strength: float = 1.0,
         sigma: float = 0.0,
     ) -> Denoiser:
         from fastdenoise import engines
 
+        if not 1 <= shuffle <= 4:
+            raise ValueError(f"shuffle must be a stride from 1 to 4, not {shuffle}")
         if arch in CONDITIONED:
             from fastdenoise.models.conditioned import check_controls
 
@@ -147,6 +150,10 @@ def _factory(arch: str, default_variant: str) -> Any:
             )
         else:
             denoiser = engines.create(engine, model, plan, name, device, precision, threads)
+        if shuffle > 1:
+            from fastdenoise.models.shuffle import PixelShuffleDenoiser
+
+            denoiser = PixelShuffleDenoiser(denoiser, shuffle)
         if tta:
             from fastdenoise.models.ensemble import SelfEnsemble
 
@@ -172,6 +179,7 @@ def _params(default_variant: str, conditioned: bool = False) -> tuple[Param, ...
         Param("threads", 0, "CPU threads (0 = the engine's default)", int),
         Param("engine", "auto", "auto, torch, onnxruntime or tensorrt (auto: best available)", str),
         Param("tta", False, "self-ensemble: average the 8 flips/rotations (8x the time)", bool),
+        Param("shuffle", 1, "pixel-shuffle stride (2: strongly correlated real noise)", int),
     )
 
 
