@@ -1,28 +1,45 @@
-"""Image decoding and encoding at the edges: bit depth, alpha, EXIF/ICC, atomic writes.
+"""Image decoding and encoding at the edges: bit depth, alpha, EXIF/ICC, checked atomic writes.
 
 Inside the library an image is :class:`Picture`: upright ``HxWxC`` pixels (C = 1 or 3, RGB
-order) in their native dtype (uint8, uint16 or float32), alpha kept aside untouched, and the
-metadata to re-attach on output.
+order) in their native dtype (uint8, uint16 or float32), alpha kept aside untouched, the
+metadata to re-attach on output, and ``notes``: what could not be kept exactly (a CMYK
+conversion, an int16 offset...), reported per file.
 
 EXIF orientation: pixels are rotated upright when read (the same transform as
 ``PIL.ImageOps.exif_transpose``) and outputs carry orientation 1, so every viewer shows the
 output the way it showed the input, and tiles never see a sideways image.
 
-Decoders: Pillow reads headers and metadata for every format and the pixels of 8-bit images;
-16-bit PNG pixels come from OpenCV (Pillow truncates 16-bit colour PNG to 8 bits) and TIFF
-pixels from tifffile where the TIFF is plain gray/RGB(A), else from Pillow.
+Decoders: only regular files are opened (a FIFO or device is refused first). TIFF goes
+through tifffile with its codecs (imagecodecs: LZW, deflate, JPEG, packbits, tiled, planar,
+BigTIFF), keeping the bit depth; Pillow is a fallback for 8-bit TIFF layouts tifffile cannot
+decode, and what cannot be read faithfully is refused. 16-bit PNG pixels come from OpenCV
+(Pillow truncates 16-bit colour PNG to 8 bits); everything else from Pillow.
+
+Metadata carried over is metadata only: ICC, and EXIF reduced to its descriptive IFD0 tags
+plus the Exif and GPS sub-IFDs, never a TIFF container's structural tags (Pillow's
+``getexif()`` on a TIFF returns BitsPerSample, StripOffsets...).
+
+Size guard: before decoding, the memory the image will take through a run (native copies
+in the decoder, the queues, the output and its check, plus float32 work copies) is estimated
+from its header and compared with ``max_memory``; ``max_pixels`` is checked as well.
+
+Every encoded output is decoded again from memory and compared (size, channels, dtype,
+alpha) with what was meant before it is written (:func:`verify_encoded`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import struct
 import uuid
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -44,10 +61,35 @@ FORMAT_BY_SUFFIX = {
 }
 SUFFIX_BY_FORMAT = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
 EIGHT_BIT_FORMATS = {"JPEG", "WEBP", "BMP"}
+LOSSLESS_FORMATS = {"PNG", "TIFF", "BMP"}
 TEMP_SUFFIX = ".fdtmp"
 DEFAULT_MAX_PIXELS = 500_000_000
+DEFAULT_MAX_MEMORY = 4 * 1024**3
+# Peak bytes per image through a run, in units of the decoded native image and of a float32
+# copy of its samples (decoder intermediates, queued input, output, the output's check decode;
+# an image-wide float estimate in prepare). Measured: bench/... see memory_needed().
+_NATIVE_COPIES = 4
+_FLOAT_COPIES = 2
 _ORIENTATION_TAG = 0x0112
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_MAX_NAME_BYTES = 255
+# IFD0 tags that describe the picture rather than the container (EXIF 2.3, TIFF 6.0): the
+# only IFD0 entries copied. 0x8769/0x8825 point at the Exif and GPS sub-IFDs.
+_EXIF_IFD0_TAGS = (
+    0x010E,  # ImageDescription
+    0x010F,  # Make
+    0x0110,  # Model
+    0x011A,  # XResolution
+    0x011B,  # YResolution
+    0x0128,  # ResolutionUnit
+    0x0131,  # Software
+    0x0132,  # DateTime
+    0x013B,  # Artist
+    0x013C,  # HostComputer
+    0x8298,  # Copyright
+)
+_EXIF_SUB_IFDS = (0x8769, 0x8825)  # Exif, GPSInfo
 
 
 class ImageError(Exception):
@@ -63,10 +105,35 @@ class Picture:
     format: str  # PNG, JPEG, TIFF, WEBP, BMP
     exif: bytes | None = None
     icc: bytes | None = None
+    notes: list[str] = field(default_factory=list)  # what reading could not keep exactly
+    lossless: bool = False  # the source was lossless WebP: WebP output stays lossless
 
     @property
     def megapixels(self) -> float:
         return self.pixels.shape[0] * self.pixels.shape[1] / 1e6
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What an encoded file must decode to."""
+
+    height: int
+    width: int
+    channels: int
+    dtype: np.dtype
+    alpha: bool
+
+    def describe(self) -> str:
+        alpha = " + alpha" if self.alpha else ""
+        return f"{self.width}x{self.height} {self.channels} channel(s){alpha} {self.dtype}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Refuse images above these before decoding them."""
+
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_memory: int = DEFAULT_MAX_MEMORY
 
 
 def format_for(path: Path) -> str | None:
@@ -74,123 +141,231 @@ def format_for(path: Path) -> str | None:
     return FORMAT_BY_SUFFIX.get(path.suffix.lower())
 
 
+def special_file_kind(mode: int) -> str | None:
+    """'FIFO', 'device', 'socket' or 'directory' for a non-regular ``st_mode``; None if regular."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
+
+
+def memory_needed(height: int, width: int, samples: int, itemsize: int) -> int:
+    """Peak bytes one image of this size can take through a run (see ``_NATIVE_COPIES``)."""
+    pixels = height * width
+    return pixels * samples * (_NATIVE_COPIES * itemsize + _FLOAT_COPIES * 4)
+
+
+def _check_size(height: int, width: int, samples: int, itemsize: int, limits: Limits) -> None:
+    count = width * height
+    if count > limits.max_pixels:
+        raise ImageError(
+            f"{width}x{height} = {count / 1e6:.0f} MP exceeds --max-pixels "
+            f"{limits.max_pixels / 1e6:.0f} MP"
+        )
+    need = memory_needed(height, width, samples, itemsize)
+    if need > limits.max_memory:
+        raise ImageError(
+            f"{width}x{height} x {samples} sample(s) of {8 * itemsize} bits needs about "
+            f"{need / 1024**3:.1f} GiB to denoise, over --max-memory "
+            f"{limits.max_memory / 1024**3:.1f} GiB"
+        )
+
+
 # ---------------------------------------------------------------------------------- reading
 
 
-def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
-    """Decode an image file; raises :class:`ImageError` with a one-line reason."""
+def read_image(
+    path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_memory: int = DEFAULT_MAX_MEMORY
+) -> Picture:
+    """Decode an image file; raises :class:`ImageError` with a one-line reason.
+
+    Only a regular file is opened: a FIFO, device or directory is refused from its ``stat``,
+    and the open itself is non-blocking, so a file swapped for a FIFO cannot hang the reader.
+    """
+    with _reading_errors(path):
+        kind = special_file_kind(os.stat(path).st_mode)
+        if kind is not None:
+            raise ImageError(f"not a regular file ({kind})")
+        with _open_regular(path) as stream:
+            return decode(stream, Limits(max_pixels, max_memory))
+
+
+def decode(stream: BinaryIO, limits: Limits | None = None) -> Picture:
+    """Decode an image from a seekable binary stream (format from its content)."""
+    limits = limits or Limits()
+    with _reading_errors(None):
+        head = stream.read(32)
+        stream.seek(0)
+        if head[:4] in _TIFF_SIGNATURES:
+            return _read_tiff(stream, limits)
+        return _read_pillow(stream, head, limits)
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    descriptor = os.open(path, flags)
     try:
-        with Image.open(path) as handle:
-            width, height = handle.size
-            if width * height > max_pixels:
-                raise ImageError(
-                    f"{width}x{height} = {width * height / 1e6:.0f} MP exceeds --max-pixels "
-                    f"{max_pixels / 1e6:.0f} MP"
-                )
-            if getattr(handle, "n_frames", 1) > 1:
-                raise ImageError(f"multi-frame image ({handle.n_frames} frames) not supported")
-            fmt = "JPEG" if handle.format == "MPO" else handle.format
-            if fmt not in SUFFIX_BY_FORMAT:
-                raise ImageError(f"unsupported format {handle.format}")
-            exif = handle.getexif()
-            orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
-            if _ORIENTATION_TAG in exif:
-                exif[_ORIENTATION_TAG] = 1
-            exif_bytes = exif.tobytes() if len(exif) else None
-            icc = handle.info.get("icc_profile") or None
-            pixels, alpha = _decode_pixels(path, handle, fmt)
+        kind = special_file_kind(os.fstat(descriptor).st_mode)
+        if kind is not None:
+            raise ImageError(f"not a regular file ({kind})")
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+@contextlib.contextmanager
+def _reading_errors(path: Path | None) -> Iterator[None]:
+    """Turn every decoder exception into a one-line :class:`ImageError`."""
+    try:
+        yield
     except ImageError:
         raise
     except UnidentifiedImageError:
         raise ImageError("not a recognised image file") from None
     except FileNotFoundError:
-        raise ImageError("dangling symlink" if path.is_symlink() else "no such file") from None
+        dangling = path is not None and path.is_symlink()
+        raise ImageError("dangling symlink" if dangling else "no such file") from None
     except PermissionError:
         raise ImageError("permission denied") from None
     except IsADirectoryError:
-        raise ImageError("is a directory") from None
+        raise ImageError("not a regular file (directory)") from None
+    except MemoryError:
+        raise ImageError("out of memory while decoding") from None
     except (OSError, SyntaxError, ValueError, struct.error, EOFError) as exc:
         raise ImageError(f"corrupt or truncated image ({_one_line(exc)})") from None
+    except Exception as exc:  # decoders raise many types on hostile input
+        raise ImageError(f"corrupt image ({type(exc).__name__}: {_one_line(exc)})") from None
+
+
+# ------------------------------------------------------------------- Pillow-decoded formats
+
+
+def _read_pillow(stream: BinaryIO, head: bytes, limits: Limits) -> Picture:
+    with Image.open(stream) as handle:
+        fmt = "JPEG" if handle.format == "MPO" else handle.format
+        if fmt not in SUFFIX_BY_FORMAT:
+            raise ImageError(f"unsupported format {handle.format}")
+        width, height = handle.size
+        png16 = fmt == "PNG" and _png_bit_depth(head) == 16
+        samples = 4 if handle.mode == "P" else len(handle.getbands())
+        itemsize = 2 if png16 else (4 if handle.mode in ("I", "F") else 1)
+        _check_size(height, width, samples, itemsize, limits)
+        if getattr(handle, "n_frames", 1) > 1:
+            raise ImageError(f"multi-frame image ({handle.n_frames} frames) not supported")
+        notes: list[str] = []
+        exif, orientation = _exif_of(handle, notes)
+        icc = handle.info.get("icc_profile") or None
+        if png16:
+            stream.seek(0)
+            pixels, alpha = _decode_png16(stream.read())
+        else:
+            pixels, alpha = _decode_pillow(handle, notes)
+        if handle.mode == "CMYK" and icc:
+            icc = None
+            notes.append("CMYK ICC profile not copied (pixels converted to RGB)")
     pixels, alpha = _apply_orientation(pixels, alpha, orientation)
-    return Picture(pixels, alpha, fmt, exif_bytes, icc)
+    lossless = fmt == "WEBP" and _webp_is_lossless(head)
+    return Picture(pixels, alpha, fmt, exif, icc, notes, lossless)
 
 
-def _decode_pixels(
-    path: Path, handle: Image.Image, fmt: str
-) -> tuple[np.ndarray, np.ndarray | None]:
-    if fmt == "PNG" and _png_bit_depth(path) == 16:
-        return _decode_png16(path)
-    if fmt == "TIFF":
-        decoded = _decode_tiff(path)
-        if decoded is not None:
-            return decoded
-    return _decode_pillow(handle)
-
-
-def _png_bit_depth(path: Path) -> int:
-    with open(path, "rb") as stream:
-        header = stream.read(26)
-    if len(header) < 26 or header[:8] != _PNG_SIGNATURE:
-        raise ImageError("corrupt PNG header")
-    return header[24]
-
-
-def _decode_png16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    with open(path, "rb") as stream:
-        header = stream.read(26)
-        stream.seek(0)
-        data = np.frombuffer(stream.read(), dtype=np.uint8)
-    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if decoded is None:
-        raise ImageError("corrupt or truncated PNG")
-    colour_type = header[25]
-    gray = colour_type in (0, 4)
-    if decoded.ndim == 2:
-        return decoded[:, :, None], None
-    alpha = decoded[:, :, 3] if decoded.shape[2] == 4 else None
-    if gray:
-        return decoded[:, :, :1], alpha
-    return np.ascontiguousarray(decoded[:, :, 2::-1]), alpha
-
-
-def _decode_tiff(path: Path) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """Plain gray/RGB(A) TIFF through tifffile (keeps 16-bit and float); None to use Pillow."""
+def _exif_of(handle: Image.Image, notes: list[str]) -> tuple[bytes | None, int]:
+    """(EXIF to carry over, orientation): descriptive tags only, orientation reset to 1."""
     try:
-        with tifffile.TiffFile(path) as tif:
-            page = tif.pages[0]
-            photometric = page.photometric
-            if photometric not in (
-                tifffile.PHOTOMETRIC.MINISBLACK,
-                tifffile.PHOTOMETRIC.RGB,
-            ) or page.dtype not in (np.uint8, np.uint16, np.float32):
-                return None
-            array = page.asarray()
-    except (ValueError, tifffile.TiffFileError, NotImplementedError):
-        return None
-    if array.ndim == 2:
-        return array[:, :, None], None
-    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
-        return None
-    color = 3 if photometric == tifffile.PHOTOMETRIC.RGB else 1
-    alpha = array[:, :, color] if array.shape[2] > color else None
-    if array.dtype == np.float32:
-        array = array.astype(np.float32)
-    return np.ascontiguousarray(array[:, :, :color]), alpha
+        exif = handle.getexif()
+        orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
+        return _clean_exif(exif), orientation if 1 <= orientation <= 8 else 1
+    except Exception as exc:  # a broken EXIF block never costs the pixels
+        notes.append(f"EXIF unreadable, not copied ({type(exc).__name__})")
+        return None, 1
 
 
-def _decode_pillow(handle: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+def _clean_exif(exif: Image.Exif) -> bytes | None:
+    """EXIF reduced to descriptive IFD0 tags + Exif/GPS sub-IFDs, orientation 1; or None."""
+    clean = Image.Exif()
+    for tag in _EXIF_IFD0_TAGS:
+        if tag in exif:
+            clean[tag] = exif[tag]
+    for tag in _EXIF_SUB_IFDS:
+        sub = exif.get_ifd(tag)
+        if sub:
+            clean[tag] = dict(sub)
+    if _ORIENTATION_TAG in exif:
+        clean[_ORIENTATION_TAG] = 1
+    return clean.tobytes() if len(clean) else None
+
+
+def _png_bit_depth(head: bytes) -> int:
+    if len(head) < 26 or head[:8] != _PNG_SIGNATURE:
+        raise ImageError("corrupt PNG header")
+    return head[24]
+
+
+def _webp_is_lossless(head: bytes) -> bool:
+    """RIFF/WEBP with a VP8L bitstream, plain or after a VP8X header (no animation here)."""
+    if head[12:16] == b"VP8L":
+        return True
+    return head[12:16] == b"VP8X" and head[30:34] in (b"VP8L",)
+
+
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    position = len(_PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        yield kind, data[position + 8 : position + 8 + length]
+        if kind in (b"IDAT", b"IEND"):
+            return
+        position += 12 + length
+
+
+def _decode_png16(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None or decoded.dtype != np.uint16:
+        raise ImageError("corrupt or truncated PNG")
+    gray = data[25] in (0, 4)
+    if decoded.ndim == 2:
+        decoded = decoded[:, :, None]
+    alpha = decoded[:, :, 3] if decoded.shape[2] == 4 else None
+    pixels = decoded[:, :, :1] if gray else np.ascontiguousarray(decoded[:, :, 2::-1])
+    if alpha is None:
+        alpha = _trns_alpha16(data, pixels)
+    return np.ascontiguousarray(pixels), alpha
+
+
+def _trns_alpha16(data: bytes, pixels: np.ndarray) -> np.ndarray | None:
+    """16-bit gray/RGB PNG with a tRNS colour key (OpenCV ignores it): the implied alpha."""
+    chunk = next((body for kind, body in _png_chunks(data) if kind == b"tRNS"), None)
+    channels = pixels.shape[2]
+    if chunk is None or len(chunk) != 2 * channels:
+        return None
+    key = np.array(struct.unpack(f">{channels}H", chunk), dtype=np.uint16)
+    transparent = np.all(pixels == key, axis=2)
+    return np.where(transparent, 0, 65535).astype(np.uint16)
+
+
+def _decode_pillow(handle: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     mode = handle.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        return np.asarray(handle, dtype=np.uint16)[:, :, None], None
-    if mode == "I":
-        values = np.asarray(handle)
-        return np.clip(values, 0, 65535).astype(np.uint16)[:, :, None], None
-    if mode == "F":
-        return np.asarray(handle, dtype=np.float32)[:, :, None], None
+        return np.asarray(handle).astype(np.uint16)[:, :, None], None
+    if mode in ("I", "F"):
+        raise ImageError(
+            f"32-bit {'integer' if mode == 'I' else 'float'} {handle.format} pixels not supported"
+        )
+    if mode not in ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK"):
+        raise ImageError(f"{mode} pixels not supported")
+    if mode == "CMYK":
+        notes.append("CMYK converted to RGB (naive, no colour management)")
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
         mode in ("P", "L", "RGB") and "transparency" in handle.info
     )
-    gray = mode in ("1", "L", "LA", "La", "I") or (mode in ("P", "PA") and _palette_is_gray(handle))
+    gray = mode in ("1", "L", "LA", "La") or (mode in ("P", "PA") and _palette_is_gray(handle))
     target = ("LA" if has_alpha else "L") if gray else ("RGBA" if has_alpha else "RGB")
     array = np.asarray(handle.convert(target))
     if array.ndim == 2:
@@ -204,6 +379,197 @@ def _palette_is_gray(handle: Image.Image) -> bool:
     palette = handle.getpalette() or []
     triples = np.asarray(palette[: len(palette) // 3 * 3]).reshape(-1, 3)
     return bool(len(triples)) and bool(np.all(triples == triples[:, :1]))
+
+
+# ------------------------------------------------------------------------------------ TIFF
+
+_PHOTOMETRIC = tifffile.PHOTOMETRIC
+_COLOUR_SAMPLES = {
+    _PHOTOMETRIC.MINISBLACK: 1,
+    _PHOTOMETRIC.MINISWHITE: 1,
+    _PHOTOMETRIC.RGB: 3,
+    _PHOTOMETRIC.YCBCR: 3,
+    _PHOTOMETRIC.PALETTE: 1,
+    _PHOTOMETRIC.SEPARATED: 4,
+}
+_TIFF_ICC, _TIFF_EXIF, _TIFF_GPS = 34675, 34665, 34853
+
+
+def _read_tiff(stream: BinaryIO, limits: Limits) -> Picture:
+    """A TIFF's first image through tifffile, bit depth kept; 8-bit fallback to Pillow."""
+    with tifffile.TiffFile(stream, name="image.tif") as tif:
+        page = tif.pages.first
+        _check_tiff_page(tif, page, limits)
+        notes: list[str] = []
+        try:
+            array = page.asarray()
+        except MemoryError:
+            raise
+        except Exception as exc:  # codec errors come in many types
+            if page.bitspersample > 8:
+                raise ImageError(f"cannot decode this TIFF ({_one_line(exc)})") from None
+            return _read_tiff_with_pillow(stream, (page.imagelength, page.imagewidth), limits)
+        pixels, alpha = _tiff_samples(page, _samples_last(array, page.axes), notes)
+        orientation = _tiff_tag(page, _ORIENTATION_TAG, 1)
+        icc = _tiff_tag(page, _TIFF_ICC, None)
+        has_exif = _TIFF_EXIF in page.tags or _TIFF_GPS in page.tags
+    if page.photometric in (_PHOTOMETRIC.SEPARATED, _PHOTOMETRIC.YCBCR) and icc:
+        icc = None
+        notes.append(f"{page.photometric.name} ICC profile not copied (pixels converted to RGB)")
+    exif = _tiff_exif(stream, notes) if has_exif else None
+    orientation = int(orientation) if isinstance(orientation, int) and 1 <= orientation <= 8 else 1
+    pixels, alpha = _apply_orientation(pixels, alpha, orientation)
+    return Picture(pixels, alpha, "TIFF", exif, bytes(icc) if icc else None, notes)
+
+
+def _check_tiff_page(tif: tifffile.TiffFile, page: tifffile.TiffPage, limits: Limits) -> None:
+    samples = 3 if page.photometric == _PHOTOMETRIC.PALETTE else page.samplesperpixel
+    itemsize = 2 if page.photometric == _PHOTOMETRIC.PALETTE else _tiff_itemsize(page)
+    _check_size(page.imagelength, page.imagewidth, samples, itemsize, limits)
+    if page.imagedepth > 1:
+        raise ImageError(f"volumetric TIFF ({page.imagedepth} planes) not supported")
+    if len(tif.pages) > 1:
+        frames = sum(1 for p in tif.pages if not getattr(p, "subfiletype", 0) & 1)
+        if frames > 1:
+            raise ImageError(f"multi-frame image ({frames} frames) not supported")
+
+
+def _tiff_itemsize(page: tifffile.TiffPage) -> int:
+    if page.dtype is None:
+        raise ImageError(f"TIFF sample format not supported ({page.bitspersample} bits)")
+    return max(1, page.dtype.itemsize)
+
+
+def _tiff_tag(page: tifffile.TiffPage, code: int, default: object) -> object:
+    tag = page.tags.get(code)
+    return default if tag is None else tag.value
+
+
+def _samples_last(array: np.ndarray, axes: str) -> np.ndarray:
+    """(H, W, S) from tifffile's axes ('YX', 'YXS', 'SYX'); anything else is refused."""
+    if any(axis not in "YXS" and size > 1 for axis, size in zip(axes, array.shape, strict=True)):
+        raise ImageError(f"TIFF with axes {axes} not supported (one 2-D image expected)")
+    kept = [axis for axis in axes if axis in "YXS"]
+    array = array.reshape([n for a, n in zip(axes, array.shape, strict=True) if a in "YXS"])
+    array = np.transpose(array, [kept.index(axis) for axis in "YXS" if axis in kept])
+    return array[:, :, None] if array.ndim == 2 else array
+
+
+def _tiff_samples(
+    page: tifffile.TiffPage, array: np.ndarray, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Colour samples as gray/RGB in uint8/uint16/float32, and the alpha sample if any."""
+    photometric = page.photometric
+    colour = _COLOUR_SAMPLES.get(photometric)
+    if colour is None:
+        name = getattr(photometric, "name", photometric)
+        raise ImageError(f"{name} TIFF not supported (no faithful RGB reading)")
+    extra = array.shape[2] - colour
+    if extra < 0 or extra > 1:
+        raise ImageError(f"{photometric.name} TIFF with {array.shape[2]} samples not supported")
+    pixels = array[:, :, :colour]
+    alpha = array[:, :, colour] if extra else None
+    if extra and page.extrasamples and page.extrasamples[0] == 1:
+        notes.append("premultiplied (associated) alpha written as straight alpha")
+    if photometric == _PHOTOMETRIC.PALETTE:
+        return _apply_colormap(page, pixels[:, :, 0], notes), alpha
+    pixels, alpha = _tiff_depth(pixels, notes), None if alpha is None else _tiff_depth(alpha, [])
+    if photometric == _PHOTOMETRIC.MINISWHITE:
+        pixels = _invert(pixels)
+        notes.append("MinIsWhite stored as MinIsBlack (values inverted)")
+    elif photometric == _PHOTOMETRIC.SEPARATED:
+        pixels = _cmyk_to_rgb(page, pixels, notes)
+    elif photometric == _PHOTOMETRIC.YCBCR and page.compression != tifffile.COMPRESSION.JPEG:
+        pixels = _ycbcr_to_rgb(page, pixels, notes)
+    return np.ascontiguousarray(pixels), None if alpha is None else np.ascontiguousarray(alpha)
+
+
+def _tiff_depth(array: np.ndarray, notes: list[str]) -> np.ndarray:
+    """uint8/uint16/float32 kept; others converted exactly (with a note) or refused."""
+    kind = array.dtype
+    if kind in (np.uint8, np.uint16, np.float32):
+        return array
+    if kind == np.bool_:
+        notes.append("1-bit samples stored as 8-bit (0/255)")
+        return array.astype(np.uint8) * np.uint8(255)
+    if kind == np.float16:
+        notes.append("float16 stored as float32 (values exact)")
+        return array.astype(np.float32)
+    if kind == np.float64:
+        notes.append("float64 stored as float32")
+        return array.astype(np.float32)
+    if kind in (np.int8, np.int16):
+        unsigned = np.uint8 if kind == np.int8 else np.uint16
+        offset = 1 << (8 * kind.itemsize - 1)
+        notes.append(f"{kind} stored as {np.dtype(unsigned)} with offset {offset}")
+        return (array.astype(np.int32) + offset).astype(unsigned)
+    raise ImageError(f"{kind} TIFF samples not supported (uint8, uint16, int8/16, float are)")
+
+
+def _invert(array: np.ndarray) -> np.ndarray:
+    if array.dtype == np.float32:
+        return (1.0 - array).astype(np.float32)
+    return np.iinfo(array.dtype).max - array
+
+
+def _apply_colormap(page: tifffile.TiffPage, index: np.ndarray, notes: list[str]) -> np.ndarray:
+    colormap = page.colormap
+    if colormap is None or index.dtype not in (np.uint8, np.uint16):
+        raise ImageError("palette TIFF without a usable colour map")
+    colormap = np.asarray(colormap)
+    if colormap.ndim == 1:
+        colormap = np.repeat(colormap[None], 3, axis=0)
+    if index.max(initial=0) >= colormap.shape[1]:
+        raise ImageError("palette TIFF index beyond its colour map")
+    if colormap.dtype == np.uint16 and np.all(colormap % 257 == 0):
+        colormap = (colormap // 257).astype(np.uint8)
+    else:
+        notes.append("palette with 16-bit colours stored as 16-bit RGB")
+    rgb = np.moveaxis(colormap[:, index], 0, -1)
+    if np.all(colormap == colormap[:1]):
+        return np.ascontiguousarray(rgb[:, :, :1])
+    return np.ascontiguousarray(rgb)
+
+
+def _cmyk_to_rgb(page: tifffile.TiffPage, cmyk: np.ndarray, notes: list[str]) -> np.ndarray:
+    if getattr(page, "inkset", 1) not in (1, None) or cmyk.dtype == np.float32:
+        raise ImageError("separated TIFF other than integer CMYK not supported")
+    top = float(np.iinfo(cmyk.dtype).max)
+    ink = cmyk.astype(np.float32)
+    rgb = (top - ink[:, :, :3]) * (top - ink[:, :, 3:]) / top
+    notes.append("CMYK converted to RGB (naive, no colour management)")
+    return np.rint(rgb).astype(cmyk.dtype)
+
+
+def _ycbcr_to_rgb(page: tifffile.TiffPage, ycbcr: np.ndarray, notes: list[str]) -> np.ndarray:
+    if tuple(getattr(page, "subsampling", None) or (1, 1)) != (1, 1) or ycbcr.dtype != np.uint8:
+        raise ImageError("subsampled or non-8-bit uncompressed YCbCr TIFF not supported")
+    notes.append("YCbCr converted to RGB")
+    return np.asarray(Image.fromarray(ycbcr, "YCbCr").convert("RGB"))
+
+
+def _tiff_exif(stream: BinaryIO, notes: list[str]) -> bytes | None:
+    """The TIFF's Exif/GPS sub-IFDs (through Pillow), never its structural IFD0 tags."""
+    try:
+        stream.seek(0)
+        with Image.open(stream) as handle:
+            return _clean_exif(handle.getexif())
+    except Exception as exc:
+        notes.append(f"EXIF not copied ({type(exc).__name__})")
+        return None
+
+
+def _read_tiff_with_pillow(stream: BinaryIO, shape: tuple[int, int], limits: Limits) -> Picture:
+    """8-bit TIFF layouts tifffile cannot decode (old-style JPEG...), checked against its shape."""
+    stream.seek(0)
+    picture = _read_pillow(stream, stream.read(32), limits)
+    stream.seek(0)
+    if picture.pixels.dtype != np.uint8:
+        raise ImageError("TIFF layout not supported at this bit depth")
+    if picture.pixels.shape[:2] != shape and picture.pixels.shape[1::-1] != shape:
+        raise ImageError("TIFF decoded to the wrong size; refused")
+    picture.notes.append("decoded by Pillow (tifffile could not)")
+    return picture
 
 
 def _apply_orientation(
@@ -239,28 +605,81 @@ def _one_line(exc: BaseException) -> str:
 # ---------------------------------------------------------------------------------- writing
 
 
-def encode_image(picture: Picture, fmt: str, quality: int = 95) -> bytes:
+def _stored_dtype(pixels: np.ndarray, fmt: str) -> np.dtype:
+    if fmt in EIGHT_BIT_FORMATS:
+        return np.dtype(np.uint8)
+    if fmt == "PNG" and pixels.dtype == np.float32:
+        return np.dtype(np.uint16)
+    return pixels.dtype
+
+
+def expected_layout(picture: Picture, fmt: str) -> Layout:
+    """What :func:`encode_image` output must decode to (after its documented conversions)."""
+    height, width, channels = picture.pixels.shape
+    dtype = _stored_dtype(picture.pixels, fmt)
+    alpha = picture.alpha is not None and fmt != "JPEG"
+    if fmt == "PNG" and channels == 1 and alpha and dtype == np.uint16:
+        channels = 3  # no encoder here writes 16-bit gray+alpha
+    return Layout(height, width, channels, dtype, alpha)
+
+
+def verify_encoded(data: bytes, expected: Layout) -> None:
+    """Decode ``data`` again and compare it with ``expected``; ImageError on any mismatch."""
+    try:
+        picture = decode(BytesIO(data), Limits(max_pixels=2**62, max_memory=2**62))
+    except ImageError as error:
+        reason = f"output check failed: the encoded file does not decode ({error})"
+        raise ImageError(reason) from None
+    height, width, channels = picture.pixels.shape
+    got = Layout(height, width, channels, picture.pixels.dtype, picture.alpha is not None)
+    if got != expected:
+        raise ImageError(
+            f"output check failed: encoded {got.describe()}, meant {expected.describe()}"
+        )
+
+
+def encode_image(
+    picture: Picture, fmt: str, quality: int = 95, notes: list[str] | None = None
+) -> bytes:
     """Encode to ``fmt`` keeping bit depth where the format allows, alpha, EXIF and ICC.
 
     8-bit-only containers (JPEG, WebP, BMP) get 16-bit/float pixels rounded to 8 bits; JPEG
     drops alpha (it has none); PNG stores float as 16-bit. EXIF is not written to 16-bit or
-    float TIFF (tifffile writes no EXIF IFD); BMP carries no metadata.
+    float TIFF (tifffile writes no EXIF IFD); BMP carries no metadata. Each such loss is
+    appended to ``notes`` when given. WebP is lossless for a lossless WebP source or
+    ``quality`` >= 100.
     """
+    notes = [] if notes is None else notes
     pixels, alpha = picture.pixels, picture.alpha
-    if fmt in EIGHT_BIT_FORMATS or (fmt == "PNG" and pixels.dtype == np.float32):
-        depth = np.uint8 if fmt in EIGHT_BIT_FORMATS else np.uint16
+    depth = _stored_dtype(pixels, fmt)
+    if depth != pixels.dtype:
+        notes.append(f"{pixels.dtype} pixels stored as {depth} ({fmt})")
         pixels = _convert_depth(pixels, depth)
         alpha = None if alpha is None else _convert_depth(alpha, depth)
-    if fmt == "JPEG":
+    if fmt == "JPEG" and alpha is not None:
+        notes.append("alpha dropped (JPEG has no alpha)")
         alpha = None
+    _note_lost_metadata(picture, fmt, pixels.dtype, notes)
     gray_alpha = pixels.shape[2] == 1 and alpha is not None
     if fmt == "PNG" and not (gray_alpha and pixels.dtype == np.uint8):
+        if gray_alpha:
+            notes.append("16-bit gray+alpha written as 16-bit RGBA")
         return _encode_png(pixels, alpha, picture.exif, picture.icc)
+    if fmt == "BMP" and alpha is not None:
+        return _encode_bmp_alpha(pixels, alpha)
     if pixels.dtype == np.uint8:
-        return _encode_pillow(pixels, alpha, fmt, quality, picture.exif, picture.icc)
+        lossless = quality >= 100 or picture.lossless
+        return _encode_pillow(pixels, alpha, fmt, quality, picture.exif, picture.icc, lossless)
     if fmt == "TIFF":
         return _encode_tiff(pixels, alpha, picture.icc)
     raise ImageError(f"cannot write {pixels.dtype} pixels as {fmt}")
+
+
+def _note_lost_metadata(picture: Picture, fmt: str, dtype: np.dtype, notes: list[str]) -> None:
+    if fmt == "BMP" and (picture.exif or picture.icc):
+        notes.append("EXIF/ICC not copied (BMP carries no metadata)")
+    elif fmt == "TIFF" and dtype != np.uint8 and picture.exif:
+        notes.append(f"EXIF not copied ({dtype} TIFF is written by tifffile, without EXIF)")
 
 
 def _convert_depth(array: np.ndarray, dtype: type) -> np.ndarray:
@@ -279,6 +698,7 @@ def _encode_pillow(
     quality: int,
     exif: bytes | None,
     icc: bytes | None,
+    lossless: bool = False,
 ) -> bytes:
     image = Image.fromarray(_stack(pixels, alpha))
     options: dict[str, object] = {}
@@ -290,7 +710,7 @@ def _encode_pillow(
     if fmt == "JPEG":
         options.update(quality=quality, subsampling=0, optimize=True)
     elif fmt == "WEBP":
-        options.update(quality=quality, method=4, lossless=quality >= 100)
+        options.update(quality=min(quality, 100), method=4, lossless=lossless, exact=lossless)
     elif fmt == "PNG":
         options.update(compress_level=6)
     elif fmt == "TIFF":
@@ -298,6 +718,17 @@ def _encode_pillow(
     buffer = BytesIO()
     image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+def _encode_bmp_alpha(pixels: np.ndarray, alpha: np.ndarray) -> bytes:
+    """32-bit BMP with an alpha mask (BITMAPV5, via OpenCV): Pillow's own 32-bit BMP has no
+    alpha mask, so no reader (Pillow included) finds the alpha in it."""
+    planes = np.concatenate([pixels, alpha[:, :, None]], axis=2)
+    order = [0, 0, 0, 1] if pixels.shape[2] == 1 else [2, 1, 0, 3]
+    ok, encoded = cv2.imencode(".bmp", np.ascontiguousarray(planes[:, :, order]))
+    if not ok:
+        raise ImageError("BMP encoder failed")
+    return encoded.tobytes()
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -344,6 +775,14 @@ def _encode_tiff(pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None
     return buffer.getvalue()
 
 
+def temp_path_for(path: Path) -> Path:
+    """A hidden temporary name beside ``path`` that stays within the 255-byte name limit."""
+    tag = f".{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
+    room = _MAX_NAME_BYTES - len(tag) - 1
+    stem = os.fsencode(path.name)[:room].decode(errors="ignore") if room > 0 else ""
+    return path.with_name(f".{stem}{tag}")
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write bytes to ``path`` through a temporary file and a rename (no partial files).
 
@@ -352,7 +791,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     left to the filesystem, as with cp or mv.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
+    temp = temp_path_for(path)
     try:
         with open(temp, "xb") as stream:
             stream.write(data)

@@ -5,13 +5,18 @@ each side, so memory is bounded by image size x queue depth (plus one band of ti
 accumulators), never by the number of files. Decoding and encoding overlap with compute
 (OpenCV, Pillow, numba kernels and torch release the GIL while they work).
 
-A failed file is recorded with a one-line reason and the run goes on (unless ``fail_fast``).
-Outputs are written atomically, so an interrupted run leaves no partial image.
+A failed file is recorded with a one-line reason and the run goes on (unless ``fail_fast``):
+every stage catches any exception per file, so no thread dies with a file, and no queue
+operation blocks forever (each waits in short slices and gives up once the run stops or the
+other side has ended), so a signal is obeyed in every state. Every planned job ends up in the
+report: jobs never reached (interrupt, ``fail_fast``) are listed as skipped with the reason.
+Outputs are verified and written atomically, so an interrupted run leaves no partial image.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import queue
 import threading
 import time
@@ -24,8 +29,10 @@ from fastdenoise.io import (
     ImageError,
     Picture,
     encode_image,
+    expected_layout,
     format_for,
     read_image,
+    verify_encoded,
     write_atomic,
 )
 from fastdenoise.methods import Denoiser
@@ -33,7 +40,7 @@ from fastdenoise.sources import Job
 from fastdenoise.tiler import DEFAULT_TILE, run_tiled
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
-_END = object()
+_POLL_S = 0.05  # how long a queue operation waits before it looks at the run's state again
 
 
 @dataclass
@@ -45,6 +52,7 @@ class FileResult:
     status: str
     reason: str | None = None
     method: str | None = None  # the settings used for this file (per-image for -m auto)
+    notes: list[str] = field(default_factory=list)  # what could not be kept exactly
     megapixels: float = 0.0
     read_s: float = 0.0
     denoise_s: float = 0.0
@@ -118,17 +126,45 @@ class PipelineOptions:
     queue_depth: int = 2
 
 
-class Interrupted(Exception):
-    """Raised by the CLI's signal handlers; carries the exit code (130 or 143)."""
+class Interrupted(BaseException):
+    """Raised by the CLI's signal handlers; carries the exit code (130 or 143).
+
+    A BaseException, like KeyboardInterrupt, so the per-file ``except Exception`` of the
+    stages never mistakes it for one file's failure.
+    """
 
     def __init__(self, exit_code: int = 130) -> None:
         super().__init__(f"interrupted (exit {exit_code})")
         self.exit_code = exit_code
 
 
-def _queue_items(source: queue.Queue) -> Iterator[Any]:
-    while (item := source.get()) is not _END:
-        yield item
+def _queue_items(source: queue.Queue, done: threading.Event) -> Iterator[Any]:
+    """Items from ``source`` until its producer has set ``done`` and the queue is empty.
+
+    Waits in short slices, so a signal handler in the consuming thread runs promptly and a
+    producer that stopped early can never leave its consumer waiting.
+    """
+    while True:
+        try:
+            yield source.get(timeout=_POLL_S)
+        except queue.Empty:
+            if not done.is_set():
+                continue
+            try:  # the producer may have put its last item just before setting ``done``
+                yield source.get_nowait()
+            except queue.Empty:
+                return
+
+
+def failure_reason(action: str, error: BaseException) -> str:
+    """One line for an unexpected exception: what failed, the exception type and message."""
+    if isinstance(error, ImageError):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return f"{action}: out of memory"
+    text = str(error).strip().splitlines()
+    detail = text[0] if text else ""
+    return f"{action}: {type(error).__name__}" + (f": {detail}" if detail else "")
 
 
 def precheck(job: Job, options: PipelineOptions) -> FileResult | None:
@@ -149,9 +185,10 @@ def read_stage(job: Job, max_pixels: int) -> FileResult | tuple[Picture, float]:
     started = time.perf_counter()
     try:
         picture = read_image(job.source, max_pixels)
-    except ImageError as error:
+    except Exception as error:  # any decoder failure is this file's failure, never the run's
         elapsed = time.perf_counter() - started
-        return FileResult(job.display, str(job.destination), FAILED, str(error), read_s=elapsed)
+        reason = failure_reason("cannot decode", error)
+        return FileResult(job.display, str(job.destination), FAILED, reason, read_s=elapsed)
     return picture, time.perf_counter() - started
 
 
@@ -168,10 +205,12 @@ def denoise_stage(
     try:
         bound = denoiser.prepare(picture.pixels)
         pixels = run_tiled(picture.pixels, bound, tile=tile, on_progress=on_progress)
-    except (ValueError, RuntimeError, MemoryError) as error:
-        reason = f"denoising failed: {error}"
+    except Exception as error:
+        reason = failure_reason("denoising failed", error)
+        if isinstance(error, (ValueError, RuntimeError)):
+            reason = f"denoising failed: {error}"
         return FileResult(job.display, str(job.destination), FAILED, reason, read_s=read_s)
-    output = Picture(pixels, picture.alpha, picture.format, picture.exif, picture.icc)
+    output = dataclasses.replace(picture, pixels=pixels)
     return output, bound.describe(), read_s, time.perf_counter() - started
 
 
@@ -186,12 +225,17 @@ def write_stage(
     """Encode and atomically write one output; the file's final result."""
     started = time.perf_counter()
     times = {"read_s": read_s, "denoise_s": denoise_s}
+    notes = list(picture.notes)
     try:
         fmt = format_for(job.destination) or picture.format
-        write_atomic(job.destination, encode_image(picture, fmt, options.quality))
-    except (ImageError, OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        reason = f"cannot write {job.destination}: {reason}"
+        encoded = encode_image(picture, fmt, options.quality, notes)
+        verify_encoded(encoded, expected_layout(picture, fmt))
+        write_atomic(job.destination, encoded)
+    except OSError as error:
+        reason = f"cannot write {job.destination}: {error.strerror or error}"
+        return FileResult(job.display, str(job.destination), FAILED, reason, **times)
+    except Exception as error:
+        reason = f"cannot write {job.destination}: {failure_reason('encoder failed', error)}"
         return FileResult(job.display, str(job.destination), FAILED, reason, **times)
     return FileResult(
         job.display,
@@ -199,6 +243,7 @@ def write_stage(
         OK,
         None,
         method,
+        notes,
         picture.megapixels,
         write_s=time.perf_counter() - started,
         **times,
@@ -213,6 +258,9 @@ class _Run:
         self.options = options
         self.sink = sink
         self.stop = threading.Event()
+        self.read_done = threading.Event()
+        self.compute_done = threading.Event()
+        self.writer_gone = threading.Event()
         self.lock = threading.Lock()
         self.results: list[FileResult] = []
         self.decoded: queue.Queue = queue.Queue(maxsize=options.queue_depth)
@@ -224,7 +272,18 @@ class _Run:
         if result.status == FAILED and self.options.fail_fast:
             self.stop.set()
         if self.sink is not None:
-            self.sink.file_done(result)
+            with contextlib.suppress(Exception):  # a display problem must not lose a file
+                self.sink.file_done(result)
+
+    def put(self, target: queue.Queue, item: Any, consumer_gone: threading.Event) -> bool:
+        """Queue ``item``; False (item dropped) once the run stops or the consumer has ended."""
+        while not (self.stop.is_set() or consumer_gone.is_set()):
+            try:
+                target.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     # -- stage 1: read ------------------------------------------------------------------
     def read_all(self, jobs: list[Job]) -> None:
@@ -232,22 +291,25 @@ class _Run:
             for job in jobs:
                 if self.stop.is_set():
                     break
-                verdict = precheck(job, self.options)
-                if verdict is not None:
-                    self.record(verdict)
-                    continue
-                outcome = read_stage(job, self.options.max_pixels)
-                if isinstance(outcome, FileResult):
-                    self.record(outcome)
-                else:
-                    self.decoded.put((job, *outcome))
+                self.read_one(job)
         finally:
-            self.decoded.put(_END)
+            self.read_done.set()
+
+    def read_one(self, job: Job) -> None:
+        try:
+            verdict = precheck(job, self.options)
+            outcome = verdict or read_stage(job, self.options.max_pixels)
+        except Exception as error:  # precheck's stat() on a hostile path, for one
+            outcome = FileResult(job.display, str(job.destination), FAILED, str(error))
+        if isinstance(outcome, FileResult):
+            self.record(outcome)
+        else:
+            self.put(self.decoded, (job, *outcome), self.compute_done)
 
     # -- stage 2: denoise (the caller's thread owns the compute device) ------------------
     def denoise_all(self) -> None:
         progress = self.sink.pixels_done if self.sink else None
-        for job, picture, read_s in _queue_items(self.decoded):
+        for job, picture, read_s in _queue_items(self.decoded, self.read_done):
             if self.stop.is_set():
                 continue
             outcome = denoise_stage(
@@ -255,20 +317,42 @@ class _Run:
             )
             if isinstance(outcome, FileResult):
                 self.record(outcome)
-            else:
-                self.denoised.put((job, *outcome))
+            elif not self.put(self.denoised, (job, *outcome), self.writer_gone) and (
+                not self.stop.is_set()
+            ):
+                reason = "not written: the writer stopped"
+                self.record(FileResult(job.display, str(job.destination), FAILED, reason))
 
     # -- stage 3: encode and write --------------------------------------------------------
     def write_all(self) -> None:
-        for job, picture, method, read_s, denoise_s in _queue_items(self.denoised):
-            if not self.stop.is_set():
-                self.record(write_stage(job, picture, method, read_s, denoise_s, self.options))
+        try:
+            for job, picture, method, read_s, denoise_s in _queue_items(
+                self.denoised, self.compute_done
+            ):
+                if self.stop.is_set():
+                    continue
+                try:
+                    result = write_stage(job, picture, method, read_s, denoise_s, self.options)
+                except Exception as error:
+                    reason = failure_reason("cannot write", error)
+                    result = FileResult(job.display, str(job.destination), FAILED, reason)
+                self.record(result)
+        finally:
+            self.writer_gone.set()
 
-    def drain(self, source: queue.Queue, thread: threading.Thread) -> None:
-        """Unblock a producer after an interrupt by emptying its queue until it ends."""
-        while thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                source.get(timeout=0.05)
+    def wait_for(self, *threads: threading.Thread) -> None:
+        """Join threads in short slices, so signals still reach the main thread."""
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(_POLL_S)
+
+    def account_for(self, jobs: list[Job], interrupted: bool) -> None:
+        """List every planned job that got no result (stopped early) as skipped, with why."""
+        seen = {(r.source, r.destination) for r in self.results}
+        why = "not run: interrupted" if interrupted else "not run: stopped after a failure"
+        for job in jobs:
+            if (job.display, str(job.destination)) not in seen:
+                self.results.append(FileResult(job.display, str(job.destination), SKIPPED, why))
 
 
 def run_pipeline(
@@ -298,14 +382,18 @@ def run_pipeline(
         run.denoise_all()
     except (KeyboardInterrupt, Interrupted) as interrupt:
         run.stop.set()
-        run.drain(run.decoded, reader)
         report.interrupted = True
         interrupt.report = report  # type: ignore[attr-defined]
         raise
     finally:
-        run.denoised.put(_END)
-        writer.join()
-        reader.join()
-        report.files = sorted(run.results, key=lambda r: r.source)
+        run.compute_done.set()
+        try:
+            run.wait_for(writer, reader)
+        except (KeyboardInterrupt, Interrupted):  # a second signal: stop waiting
+            run.stop.set()
+            report.interrupted = True
+        with run.lock:
+            run.account_for(jobs, report.interrupted)
+            report.files = sorted(run.results, key=lambda r: r.source)
         report.wall_s = time.perf_counter() - started
     return report

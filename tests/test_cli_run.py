@@ -39,6 +39,7 @@ def test_mirrors_tree_and_reports_json(photo_dir, tmp_path):
         "status",
         "reason",
         "method",
+        "notes",
         "megapixels",
         "read_s",
         "denoise_s",
