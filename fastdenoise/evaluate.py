@@ -111,11 +111,17 @@ def evaluate_awgn(
     sigma: float,
     channels: int | None = None,
     indices: Sequence[int] | None = None,
+    eight_bit: bool = False,
 ) -> Result:
     """Score ``fn`` on a clean folder with the protocol's seeded AWGN at ``sigma``.
 
     ``indices`` picks images by their index in the sorted list (seeds stay the protocol's).
+    ``eight_bit``: the users' protocol: the noisy image clipped and rounded to uint8, as a
+    saved PNG is, before ``fn`` sees it.
     """
+    if eight_bit:
+        noisy = lambda clean, i: to_uint8(awgn(clean, sigma, i))  # noqa: E731
+        return _evaluate_folder(fn, folder, noisy, f"sigma {sigma:g} 8-bit", channels, indices)
     noisy = lambda clean, i: awgn(clean, sigma, i)  # noqa: E731
     return _evaluate_folder(fn, folder, noisy, f"sigma {sigma:g}", channels, indices)
 

@@ -94,7 +94,8 @@ SETS = {
     "Kodak24": (3, (15, 25, 50)),
     "BSD68": (1, (25,)),  # gray, through the color model (replicated, averaged back)
 }
-REAL_SETS = {"Nam_patches": "folders", "SIDD_val_block_DANet": "single"}
+EIGHT_BIT = {"CBSD68": 25}  # the users' protocol: noisy saved as 8-bit PNG, then denoised
+REAL_SETS = {"Nam_patches": "folders", "PolyU_crops": "folders", "SIDD_val_block_DANet": "single"}
 
 
 def measure(
@@ -119,7 +120,12 @@ def measure(
                 res = evaluate.evaluate_awgn(fn, data / name, sigma, channels)
                 results[f"{name} sigma {sigma}"] = _row(res)
                 print(res.summary(), flush=True)
-        elif name == "Nam_patches":
+            if name in EIGHT_BIT:
+                sigma = EIGHT_BIT[name]
+                res = evaluate.evaluate_awgn(fn, data / name, sigma, channels, eight_bit=True)
+                results[f"{name} sigma {sigma} 8-bit"] = _row(res)
+                print(res.summary(), flush=True)
+        elif REAL_SETS.get(name) == "folders":
             pairs = folder_pairs(data / name)
             res = evaluate.evaluate_pairs(fn, pairs, name, 3)
             results[name] = _row(res)
@@ -166,6 +172,14 @@ ABOUT = {
     "autoencoder": (
         "Convolutional encoder-decoder without skips (the case study's baseline); "
         "linear output instead of a sigmoid."
+    ),
+    "fdnet": (
+        "FDNet, this project's own network for CPU throughput and real camera noise: a "
+        "U-Net at half resolution (pixel-unshuffle in, pixel-shuffle out; strided 2x2 "
+        "convolutions down, 1x1 conv + pixel-shuffle up; residual 3x3 conv pairs) conditioned "
+        "on a per-pixel, per-channel noise map, plus a small estimator that predicts that map "
+        "(the local RMS of noisy - clean) from the noisy image at quarter resolution. "
+        "`-p strength=S` scales the map, `-p sigma=N` replaces it by a fixed level."
     ),
     "pridnet": (
         "PRIDNet (Zhao et al. 2019): channel-attention noise estimation, pyramid U-Nets, "
