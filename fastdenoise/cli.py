@@ -6,15 +6,18 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from fastdenoise import methods
 from fastdenoise.cli_export import export as export_command
 from fastdenoise.cli_train import train as train_command
-from fastdenoise.io import DEFAULT_MAX_PIXELS, FORMAT_BY_SUFFIX
-from fastdenoise.sources import DEFAULT_NAME, Naming, parse_shard, plan_jobs
+from fastdenoise.io import DEFAULT_MAX_MEMORY, DEFAULT_MAX_PIXELS, FORMAT_BY_SUFFIX, parse_bytes
+from fastdenoise.sources import DEFAULT_NAME, Job, Naming, parse_shard, plan_jobs
+
+if TYPE_CHECKING:
+    from fastdenoise.pipeline import PipelineOptions
 
 app = typer.Typer(
     name="fastdenoise",
@@ -115,6 +118,13 @@ def run(
     max_pixels: Annotated[
         int, typer.Option(help="Refuse images larger than this (checked before decoding).")
     ] = DEFAULT_MAX_PIXELS,
+    max_memory: Annotated[
+        str,
+        typer.Option(
+            help="Refuse images that would need more memory than this to denoise (estimated "
+            "from the header before decoding: size, channels, bit depth, float copies).",
+        ),
+    ] = f"{DEFAULT_MAX_MEMORY // 1024**3}G",
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress or report.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     cluster: Annotated[
@@ -127,7 +137,7 @@ def run(
 
     Example: fastdenoise run ./photos -o ./clean --model nlm
     """
-    from fastdenoise.console import RunProgress, print_report, progress_enabled, stderr
+    from fastdenoise.console import RunProgress, print_report, progress_enabled
     from fastdenoise.pipeline import Interrupted, PipelineOptions, run_pipeline
 
     try:
@@ -155,6 +165,7 @@ def run(
         if cluster and fail_fast:
             raise ValueError("--fail-fast is not supported with --cluster ray")
         shard_spec = parse_shard(shard) if shard else None
+        memory_limit = parse_bytes(max_memory, "--max-memory")
         specs = _read_stdin_list() if inputs == ["-"] else inputs
         naming = Naming(output, name, suffix, fmt, model)
         jobs = plan_jobs(specs, naming, shard_spec)
@@ -162,12 +173,17 @@ def run(
     except (ValueError, LookupError, RuntimeError) as error:
         raise _usage_error(str(error)) from None
 
+    options = PipelineOptions(
+        tile=tile or None,
+        max_pixels=max_pixels,
+        max_memory=memory_limit,
+        quality=quality,
+        overwrite=overwrite,
+        skip_existing=skip_existing,
+        fail_fast=fail_fast,
+    )
     if dry_run:
-        for job in jobs:
-            state = f"  [red]({job.problem})[/]" if job.problem else ""
-            stderr.print(f"{job.source} -> {job.destination}{state}")
-        stderr.print(f"{len(jobs)} file(s); nothing written (--dry-run)")
-        raise typer.Exit(EXIT_OK)
+        raise typer.Exit(_print_plan(jobs, options, as_json, quiet))
 
     def on_sigterm(signum: int, frame: object) -> None:
         raise Interrupted(143)
@@ -175,14 +191,6 @@ def run(
     signal.signal(signal.SIGTERM, on_sigterm)
     if hasattr(signal, "SIGXFSZ"):  # a file-size limit fails the write (EFBIG), not the process
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    options = PipelineOptions(
-        tile=tile or None,
-        max_pixels=max_pixels,
-        quality=quality,
-        overwrite=overwrite,
-        skip_existing=skip_existing,
-        fail_fast=fail_fast,
-    )
     exit_code = EXIT_OK
     if cluster:
         from fastdenoise.console import error_line
@@ -220,19 +228,92 @@ def run(
     raise typer.Exit(exit_code)
 
 
-@app.command("methods")
-def list_methods() -> None:
-    """List the registered filters and models with their parameters."""
-    from rich.console import Console
-    from rich.table import Table
+def plan_rows(jobs: list[Job], options: PipelineOptions) -> list[dict[str, str | None]]:
+    """What a run would do with each job: write, overwrite, skip or fail (with the reason)."""
+    from fastdenoise.pipeline import FAILED, precheck
 
-    table = Table(title="fastdenoise methods", title_justify="left")
-    for column in ("name", "kind", "summary", "parameters (-p NAME=VALUE)"):
-        table.add_column(column)
-    for method in methods.available().values():
-        params = "\n".join(f"{p.name}={p.default!r}: {p.help}" for p in method.params)
-        table.add_row(method.name, method.kind, method.summary, params)
-    Console().print(table)
+    rows: list[dict[str, str | None]] = []
+    for job in jobs:
+        verdict = precheck(job, options)
+        if verdict is not None:
+            action = "fail" if verdict.status == FAILED else "skip"
+            reason = verdict.reason
+        else:
+            action = "overwrite" if job.destination.exists() else "write"
+            reason = None
+        rows.append(
+            {
+                "action": action,
+                "source": job.display,
+                "destination": str(job.destination),
+                "reason": reason,
+            }
+        )
+    return rows
+
+
+def _print_plan(jobs: list[Job], options: PipelineOptions, as_json: bool, quiet: bool) -> int:
+    """``--dry-run``: the plan on stdout (TSV or JSON); exit 1 when some job would fail."""
+    from collections import Counter
+
+    from fastdenoise.console import stderr
+
+    rows = plan_rows(jobs, options)
+    tally = Counter(row["action"] for row in rows)
+    if as_json:
+        typer.echo(json.dumps({"plan": rows, "actions": dict(tally)}, indent=2))
+    else:
+        for row in rows:
+            fields = [row["action"], row["source"], row["destination"], row["reason"] or ""]
+            typer.echo("\t".join(str(f) for f in fields).rstrip("\t"))
+    if not quiet:
+        counts = ", ".join(f"{tally[action]} {action}" for action in sorted(tally)) or "nothing"
+        stderr.print(f"{len(rows)} file(s): {counts}; nothing written (--dry-run)", markup=False)
+    return EXIT_FAILED if tally["fail"] else EXIT_OK
+
+
+@app.command("methods")
+def list_methods(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """List the registered filters and models with their parameters."""
+    from fastdenoise.console import print_rows
+
+    listed = [_method_dict(method) for method in methods.available().values()]
+    if as_json:
+        typer.echo(json.dumps(listed, indent=2))
+        return
+    print_rows(
+        "fastdenoise methods",
+        ("name", "kind", "summary", "parameters (-m NAME:k=v,... or -p k=v)"),
+        (
+            (
+                entry["name"],
+                entry["kind"],
+                entry["summary"],
+                "\n".join(f"{p['name']}={p['default']!r}: {p['help']}" for p in entry["params"]),
+            )
+            for entry in listed
+        ),
+    )
+
+
+def _method_dict(method: methods.Method) -> dict[str, Any]:
+    """A method's name, kind, summary and parameters as JSON-ready values."""
+    return {
+        "name": method.name,
+        "kind": method.kind,
+        "summary": method.summary,
+        "params": [
+            {
+                "name": p.name,
+                "default": p.default,
+                "type": p.type.__name__,
+                "help": p.help,
+            }
+            for p in method.params
+        ],
+    }
 
 
 @app.command("sample-images")
@@ -257,11 +338,8 @@ def analyze(
 
     Example: fastdenoise analyze photo.jpg scan.png
     """
-    from rich.console import Console
-    from rich.table import Table
-
     from fastdenoise.analyze import identify
-    from fastdenoise.console import error_line
+    from fastdenoise.console import error_line, print_rows
     from fastdenoise.io import ImageError, read_image
 
     rows, failed = [], 0
@@ -276,18 +354,19 @@ def analyze(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     else:
-        table = Table(title="noise analysis (levels in 8-bit units)", title_justify="left")
-        for column in ("file", "noise", "level", "evidence"):
-            table.add_column(column)
-        for row in rows:
-            level = (
-                f"{100 * row['level']:.1f}%"
-                if row["kind"] == "salt-and-pepper"
-                else (f"sigma {row['level']:.1f}")
-            )
-            table.add_row(row["file"], row["kind"], level, row["evidence"])
-        Console().print(table)
+        print_rows(
+            "noise analysis (levels in 8-bit units)",
+            ("file", "noise", "level", "evidence"),
+            ([row["file"], row["kind"], _level_text(row), row["evidence"]] for row in rows),
+        )
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _level_text(row: dict[str, Any]) -> str:
+    """An analysed noise level as shown: a share of pixels for impulses, else a sigma."""
+    if row["kind"] == "salt-and-pepper":
+        return f"{100 * row['level']:.1f}%"
+    return f"sigma {row['level']:.1f}"
 
 
 def _bench_methods(names: list[str]) -> list[str]:
@@ -347,9 +426,7 @@ def bench(
 
     Example: fastdenoise bench filters --noise gaussian:15,25,50 --plot tradeoff.png
     """
-    from rich.console import Console
     from rich.progress import Progress
-    from rich.table import Table
 
     from fastdenoise import bench as bench_lib
     from fastdenoise.console import error_line, progress_enabled, stderr
@@ -405,25 +482,27 @@ def bench(
     elif out_format == "markdown":
         typer.echo(bench_lib.to_markdown(rows))
     else:
-        table = Table(title=f"fastdenoise bench · data: {data}", title_justify="left")
-        for column in (
-            "method",
-            "noise",
-            "n",
-            "input PSNR",
-            "input SSIM",
-            "PSNR",
-            "SSIM",
-            "MP/s",
-            "peak MiB",
-        ):
-            left = column in ("method", "noise")
-            table.add_column(column, justify="left" if left else "right", no_wrap=left)
-        for r in rows:
-            table.add_row(
+        _print_bench_table(rows, data)
+    if plot is not None and rows:
+        bench_lib.plot_tradeoff(rows, plot)
+    if grid is not None and grid_outputs:
+        bench_lib.plot_grid(sets[0][1][0], grid_outputs, grid)
+    raise typer.Exit(EXIT_OK if rows else EXIT_FAILED)
+
+
+def _print_bench_table(rows: list[Any], data: str) -> None:
+    """The default ``bench`` output: a rich table, or complete TSV rows when piped."""
+    from fastdenoise.console import print_rows
+
+    columns = ("method", "noise", "n", "input PSNR", "input SSIM", "PSNR", "SSIM", "MP/s")
+    print_rows(
+        f"fastdenoise bench · data: {data}",
+        (*columns, "peak MiB"),
+        (
+            (
                 r.method,
                 r.noise,
-                str(r.images),
+                r.images,
                 f"{r.input_psnr:.2f}",
                 f"{r.input_ssim:.4f}",
                 f"{r.psnr:.2f}",
@@ -431,12 +510,10 @@ def bench(
                 f"{r.megapixels_per_s:.3f}",
                 f"{r.peak_mib:.0f}",
             )
-        Console().print(table)
-    if plot is not None and rows:
-        bench_lib.plot_tradeoff(rows, plot)
-    if grid is not None and grid_outputs:
-        bench_lib.plot_grid(sets[0][1][0], grid_outputs, grid)
-    raise typer.Exit(EXIT_OK if rows else EXIT_FAILED)
+            for r in rows
+        ),
+        right=(*columns[2:], "peak MiB"),
+    )
 
 
 def _engine_params(name: str, engine: str | None) -> dict[str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Collection, Iterable, Sequence
 
 from rich.console import Console
 from rich.progress import (
@@ -28,6 +29,36 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 def error_line(subject: str, reason: str) -> None:
     """One clear line on stderr, no traceback."""
     stderr.print(f"[bold red]error[/]: {subject}: {reason}", markup=True, highlight=False)
+
+
+def _cell(value: object) -> str:
+    return str(value).replace("\t", " ").replace("\n", "; ")
+
+
+def print_rows(
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    right: Collection[str] = (),
+    sections: bool = False,
+) -> None:
+    """A table on stdout: rich when stdout is a terminal, else complete tab-separated lines.
+
+    Piped output is never cut to a terminal width: a header row, then one line per row (a
+    tab inside a value becomes a space, a line break ``; ``). ``sections`` puts a ``# title``
+    line before the header, for commands that print several tables.
+    """
+    if not sys.stdout.isatty():
+        lines = [f"# {title}"] if sections else []
+        lines += ["\t".join(map(_cell, row)) for row in [columns, *rows]]
+        sys.stdout.write("\n".join(lines) + "\n")
+        return
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="right" if column in right else "left")
+    for row in rows:
+        table.add_row(*map(str, row))
+    Console().print(table)
 
 
 def progress_enabled(quiet: bool) -> bool:
@@ -91,6 +122,9 @@ def print_report(report: RunReport) -> None:
         table.add_row(stage, f"{value:.2f}", f"{100 * value / busy:.0f}%")
     table.add_row("wall", f"{report.wall_s:.2f}", "", style="bold")
     stderr.print(table)
+    for result in report.files:
+        for note in result.notes:  # what could not be kept exactly, one line each
+            stderr.print(f"[yellow]note[/]: {result.source}: {note}", markup=True)
     rate = report.megapixels / report.wall_s if report.wall_s > 0 else 0.0
     stderr.print(
         f"{report.count('ok')} ok, {report.count(FAILED)} failed, "
