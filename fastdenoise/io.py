@@ -156,6 +156,20 @@ def special_file_kind(mode: int) -> str | None:
     return "special file"
 
 
+def parse_bytes(text: str, option: str = "size") -> int:
+    """``4G``, ``512M``, ``2GiB`` or a plain byte count -> bytes (binary units)."""
+    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+    cleaned = text.strip().upper().removesuffix("IB").removesuffix("B")
+    number, unit = (cleaned[:-1], cleaned[-1]) if cleaned[-1:] in units else (cleaned, "")
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: expected a size such as 4G or 512M") from None
+    if not value > 0:
+        raise ValueError(f"{option} {text!r}: must be positive")
+    return int(value)
+
+
 def memory_needed(height: int, width: int, samples: int, itemsize: int) -> int:
     """Peak bytes one image of this size can take through a run (see ``_NATIVE_COPIES``)."""
     pixels = height * width

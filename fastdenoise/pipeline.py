@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from fastdenoise.io import (
+    DEFAULT_MAX_MEMORY,
     DEFAULT_MAX_PIXELS,
     ImageError,
     Picture,
@@ -119,6 +120,7 @@ class PipelineOptions:
 
     tile: int | None = DEFAULT_TILE
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_memory: int = DEFAULT_MAX_MEMORY  # bytes one image may need through the run
     quality: int = 95
     overwrite: bool = False
     skip_existing: bool = False
@@ -180,11 +182,13 @@ def precheck(job: Job, options: PipelineOptions) -> FileResult | None:
     return None
 
 
-def read_stage(job: Job, max_pixels: int) -> FileResult | tuple[Picture, float]:
+def read_stage(
+    job: Job, max_pixels: int, max_memory: int = DEFAULT_MAX_MEMORY
+) -> FileResult | tuple[Picture, float]:
     """Decode one input: the picture and seconds taken, or the failure."""
     started = time.perf_counter()
     try:
-        picture = read_image(job.source, max_pixels)
+        picture = read_image(job.source, max_pixels, max_memory)
     except Exception as error:  # any decoder failure is this file's failure, never the run's
         elapsed = time.perf_counter() - started
         reason = failure_reason("cannot decode", error)
@@ -298,7 +302,7 @@ class _Run:
     def read_one(self, job: Job) -> None:
         try:
             verdict = precheck(job, self.options)
-            outcome = verdict or read_stage(job, self.options.max_pixels)
+            outcome = verdict or read_stage(job, self.options.max_pixels, self.options.max_memory)
         except Exception as error:  # precheck's stat() on a hostile path, for one
             outcome = FileResult(job.display, str(job.destination), FAILED, str(error))
         if isinstance(outcome, FileResult):

@@ -38,8 +38,8 @@ def _failed(row: dict[str, Any], result: FileResult) -> dict[str, Any]:
     return {**row, "payload": b"", "result": json.dumps(asdict(result))}
 
 
-def _decode(row: dict[str, Any], max_pixels: int) -> dict[str, Any]:
-    outcome = read_stage(_job(row), max_pixels)
+def _decode(row: dict[str, Any], max_pixels: int, max_memory: int) -> dict[str, Any]:
+    outcome = read_stage(_job(row), max_pixels, max_memory)
     if isinstance(outcome, FileResult):
         return _failed(row, outcome)
     return {**row, "payload": pickle.dumps(outcome), "result": ""}
@@ -114,7 +114,10 @@ def run_on_ray(
         uses_gpu = device == "cuda"
         dataset = (
             ray.data.from_items(rows, override_num_blocks=min(len(rows), 64))
-            .map(_decode, fn_kwargs={"max_pixels": options.max_pixels})
+            .map(
+                _decode,
+                fn_kwargs={"max_pixels": options.max_pixels, "max_memory": options.max_memory},
+            )
             .map(
                 _DenoiseActor,
                 fn_constructor_kwargs={

@@ -13,7 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastdenoise.io import FORMAT_BY_SUFFIX, SUFFIX_BY_FORMAT, TEMP_SUFFIX, format_for
+from fastdenoise.io import (
+    FORMAT_BY_SUFFIX,
+    SUFFIX_BY_FORMAT,
+    TEMP_SUFFIX,
+    format_for,
+    special_file_kind,
+)
 
 DEFAULT_NAME = "{stem}{suffix}.{ext}"
 _GLOB_CHARS = set("*?[")
@@ -66,19 +72,38 @@ def _is_candidate(path: Path) -> bool:
     return path.suffix.lower() in FORMAT_BY_SUFFIX and not path.name.endswith(TEMP_SUFFIX)
 
 
-def _walk(root: Path, exclude: Path | None) -> Iterable[Path]:
-    """Files under ``root`` (symlinked directories are not followed, so loops cannot occur)."""
+def _special(path: Path) -> str | None:
+    """Why ``path`` (followed through symlinks) is not a regular file, or None if it is."""
+    try:
+        kind = special_file_kind(path.stat().st_mode)
+    except OSError:
+        return None  # missing or unreadable: the reader says which
+    return None if kind is None else f"not a regular file ({kind})"
+
+
+def _walk(root: Path, exclude: Path | None) -> Iterable[tuple[Path, str | None]]:
+    """Image-named entries under ``root`` with the problem that refuses them, if any.
+
+    Symlinked directories are not followed (loops cannot occur). A FIFO, device or socket
+    named like an image is listed with its problem (it is never opened), and so is a
+    directory named like an image (listed, not entered), so neither vanishes silently.
+    """
     for folder, subdirs, files in os.walk(root, followlinks=False):
         here = Path(folder)
-        subdirs[:] = sorted(
-            d
-            for d in subdirs
-            if not d.startswith(".") and (exclude is None or (here / d).resolve() != exclude)
-        )
+        keep = []
+        for name in sorted(subdirs):
+            path = here / name
+            if name.startswith(".") or (exclude is not None and path.resolve() == exclude):
+                continue
+            if _is_candidate(path) and not path.is_symlink():
+                yield path, "not a regular file (directory named like an image)"
+            else:
+                keep.append(name)
+        subdirs[:] = keep
         for name in sorted(files):
             path = here / name
             if not name.startswith(".") and _is_candidate(path):
-                yield path
+                yield path, _special(path)
 
 
 def expand(
@@ -91,14 +116,14 @@ def expand(
         if _GLOB_CHARS & set(spec) and not path.exists():
             root = _glob_root(path)
             matches = sorted(Path(m) for m in glob.glob(spec, recursive=True))
-            files = [m for m in matches if m.is_file() and _is_candidate(m)]
+            files = [m for m in matches if not m.is_dir() and _is_candidate(m)]
             if not files:
                 found.append((path, Path(path.name), "no image matches this pattern"))
-            found.extend((m, m.relative_to(root), None) for m in files)
+            found.extend((m, m.relative_to(root), _special(m)) for m in files)
         elif path.is_dir():
-            found.extend((f, f.relative_to(path), None) for f in _walk(path, exclude))
-        elif path.is_file() or path.is_symlink() or not path.exists():
-            problem = None
+            found.extend((f, f.relative_to(path), why) for f, why in _walk(path, exclude))
+        else:
+            problem = _special(path)
             if not path.exists():
                 problem = "dangling symlink" if path.is_symlink() else "no such file"
             found.append((path, Path(path.name), problem))
