@@ -57,14 +57,18 @@ def denoise(
     (32, 32, 3)
     """
     array = np.asarray(image)
+    if not array.dtype.isnative:  # big-endian float32 from a FITS/TIFF reader, for one
+        array = array.astype(array.dtype.newbyteorder("="))
     if array.dtype not in _SUPPORTED_DTYPES:
         raise TypeError(f"unsupported dtype {array.dtype}; use uint8, uint16 or float")
     if array.size == 0:
         raise ValueError(f"empty image of shape {array.shape}")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ValueError("image contains NaN or infinite values; replace them first")
     pixels = as_hwc(array)
     if pixels.dtype == np.float64:
         pixels = pixels.astype(np.float32)
     denoiser = methods.get(method).build(device=device, **params)
     bound = denoiser.prepare(pixels)
     out = run_tiled(pixels, bound, tile=tile, out_dtype=pixels.dtype)
-    return out.reshape(array.shape).astype(array.dtype, copy=False)
+    return out.reshape(array.shape).astype(np.asarray(image).dtype, copy=False)

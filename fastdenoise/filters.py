@@ -25,6 +25,7 @@ from fastdenoise.tiler import to_float
 SCALE = 255.0  # levels are given on the 0-255 scale
 ESTIMATE_CROP = 1024  # the noise estimate looks at a central crop of at most this side
 MIN_SIGMA = 0.25  # floor for noise-derived defaults (0-255 scale)
+MIN_H = 1e-6  # nlm: a smaller h overflows the kernel's 1/h^2 in float32 (NaN output)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,11 +213,11 @@ class NonLocalMeans(NoiseAware):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.patch is not None:
-            self.patch = int(self.patch)
+            self.patch = _whole(self.patch, "patch")
             if not 1 <= self.patch <= 15:
                 raise ValueError(f"patch must be an integer from 1 to 15, got {self.patch}")
         if self.search is not None:
-            self.search = int(self.search)
+            self.search = _whole(self.search, "search")
             if self.search < 1 or self.search % 2 == 0:
                 raise ValueError(f"search must be an odd integer >= 1, got {self.search}")
         if self.h is not None:
@@ -238,7 +239,7 @@ class NonLocalMeans(NoiseAware):
     def strength(self, channels: int) -> float:
         """h on the 0-255 scale: as given, else the preset's multiple of sigma."""
         if self.h is not None:
-            return self.h
+            return max(self.h, MIN_H)
         preset = nlm_preset(self.noise_level())
         factor = preset.h_gray if channels == 1 else preset.h_color
         return factor * max(self.noise_level(), MIN_SIGMA)
@@ -250,6 +251,13 @@ class NonLocalMeans(NoiseAware):
         h = self.strength(planes.shape[0]) / SCALE
         sigma = self.noise_level() / SCALE
         return nlm_filter(planes, patch, search, h, sigma, self.device)
+
+
+def _whole(value: Any, name: str) -> int:
+    """An integer parameter; 3.5 is refused rather than truncated to 3."""
+    if int(value) != value:
+        raise ValueError(f"{name} must be an integer, got {value}")
+    return int(value)
 
 
 def _method(cls: type[FilterDenoiser], summary: str, *params: Param) -> Method:

@@ -218,8 +218,19 @@ def decode(stream: BinaryIO, limits: Limits | None = None) -> Picture:
         head = stream.read(32)
         stream.seek(0)
         if head[:4] in _TIFF_SIGNATURES:
-            return _read_tiff(stream, limits)
-        return _read_pillow(stream, head, limits)
+            picture = _read_tiff(stream, limits)
+        else:
+            picture = _read_pillow(stream, head, limits)
+    _refuse_non_finite(picture.pixels)
+    return picture
+
+
+def _refuse_non_finite(pixels: np.ndarray) -> None:
+    """NaN/inf pixels would silently break noise estimates and filters: refuse the file."""
+    if pixels.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(pixels)))
+        if bad:
+            raise ImageError(f"float image with {bad} NaN or infinite sample(s); refused")
 
 
 def _open_regular(path: Path) -> BinaryIO:
