@@ -15,6 +15,7 @@ from fastdenoise.cli_export import export as export_command
 from fastdenoise.cli_train import train as train_command
 from fastdenoise.io import DEFAULT_MAX_MEMORY, DEFAULT_MAX_PIXELS, FORMAT_BY_SUFFIX, parse_bytes
 from fastdenoise.sources import DEFAULT_NAME, Job, Naming, parse_shard, plan_jobs
+from fastdenoise.threads import limit_threads, thread_params
 
 if TYPE_CHECKING:
     from fastdenoise.pipeline import PipelineOptions
@@ -30,6 +31,26 @@ app = typer.Typer(
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_METHOD = "auto"  # per image: impulses, clean, else the real-noise model
+
+
+def _print_version(requested: bool) -> None:
+    if requested:
+        from fastdenoise import __version__
+
+        typer.echo(f"fastdenoise {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Fast image denoising: native classical filters and trained deep models."""
 
 
 def _usage_error(message: str) -> typer.Exit:
@@ -68,8 +89,65 @@ def _parse_cluster(spec: str) -> str:
     return address
 
 
+STDIN_HELP = "`run -` reads a list of image paths from stdin, one per line"
+
+
 def _read_stdin_list() -> list[str]:
-    return [line.strip() for line in sys.stdin if line.strip()]
+    """The paths listed on stdin; binary data (image bytes piped in) is a usage error."""
+    try:
+        text = sys.stdin.read()
+    except UnicodeDecodeError:
+        text = "\x00"
+    if "\x00" in text:
+        raise ValueError(f"{STDIN_HELP} (e.g. find . -name '*.jpg' | ...), not image bytes")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+NAME_FIELDS = ("stem", "suffix", "ext", "method")
+
+
+def check_name_template(template: str) -> None:
+    """Refuse a ``--name`` template with an unknown or malformed placeholder, naming it."""
+    import string
+
+    known = ", ".join("{" + field + "}" for field in NAME_FIELDS)
+    try:
+        fields = [
+            field for _, field, _, _ in string.Formatter().parse(template) if field is not None
+        ]
+    except ValueError as error:
+        raise ValueError(f"--name {template!r}: {error}; placeholders are {known}") from None
+    for field in fields:
+        if field not in NAME_FIELDS:
+            raise ValueError(f"--name {template!r}: unknown placeholder {{{field}}}; use {known}")
+
+
+def single_file_output(
+    output: Path, specs: list[str], jobs: list[Job], out_format: str | None
+) -> list[Job]:
+    """``-o out.jpg``: one input file written to exactly that path; else the jobs unchanged.
+
+    An ``-o`` that ends in an image suffix and is not an existing folder names a file. It
+    takes one input file (not a folder or a pattern); more inputs are refused before any work.
+    """
+    from dataclasses import replace
+
+    from fastdenoise.io import format_for
+
+    if output.is_dir() or format_for(output) is None:
+        return jobs
+    if len(specs) != 1 or len(jobs) != 1 or not Path(specs[0]).is_file():
+        raise ValueError(
+            f"-o {output} names a file, which takes exactly one input file; "
+            f"for {len(jobs)} file(s) give a directory"
+        )
+    if out_format is not None and out_format != format_for(output):
+        raise ValueError(f"-o {output} and -f/--format disagree on the container")
+    job = jobs[0]
+    problem = job.problem
+    if problem is None and output.resolve() == job.source.resolve():
+        problem = "output would overwrite the input; choose another -o"
+    return [replace(job, destination=output, problem=problem)]
 
 
 @app.command()
@@ -132,6 +210,10 @@ def run(
         typer.Option(help="Run on Ray Data: 'ray' (local cluster) or 'ray=ADDRESS'."),
     ] = None,
     actors: Annotated[int, typer.Option(help="Denoising actors with --cluster ray.")] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option("-j", "--threads", help="CPU threads for filters and models."),
+    ] = None,
 ) -> None:
     """Denoise files and directories.
 
@@ -166,10 +248,16 @@ def run(
             raise ValueError("--fail-fast is not supported with --cluster ray")
         shard_spec = parse_shard(shard) if shard else None
         memory_limit = parse_bytes(max_memory, "--max-memory")
+        if threads is not None:
+            limit_threads(threads)
+            params.update(thread_params(method, threads))
+        check_name_template(name)
         specs = _read_stdin_list() if inputs == ["-"] else inputs
         naming = Naming(output, name, suffix, fmt, model)
-        jobs = plan_jobs(specs, naming, shard_spec)
+        jobs = single_file_output(output, specs, plan_jobs(specs, naming, shard_spec), fmt)
         denoiser = None if dry_run else method.build(device=device, **params)
+        if threads is not None:
+            limit_threads(threads)  # again: building may have loaded Numba or torch
     except (ValueError, LookupError, RuntimeError) as error:
         raise _usage_error(str(error)) from None
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -23,14 +22,16 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
+    """Copy through a temporary file and a rename; the file gets the umask's mode."""
+    from fastdenoise.io import temp_path_for
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = temp_path_for(target)
     try:
-        shutil.copyfile(source, tmp)
+        shutil.copyfile(source, tmp)  # creates tmp like open(): 0666 minus the umask
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
+from typing import ClassVar
 
+import numpy as np
 from PIL import Image
 from typer.testing import CliRunner
 
+import fastdenoise
+from fastdenoise import methods
 from fastdenoise.cli import app
+from fastdenoise.methods import Denoiser, Method, Param
 from tests.conftest import noisy_rgb
 
 runner = CliRunner()
@@ -88,3 +95,107 @@ def test_dry_run_with_clashes_exits_non_zero(tmp_path, rng):
     result = invoke("run", *files, "-o", str(tmp_path / "o"), "-m", "test-box", "--dry-run")
     assert result.exit_code == 1
     assert "also the output of" in result.stdout
+
+
+# --- item 6: small things a user trips over --------------------------------------------------
+
+
+class _Recorder(Denoiser):
+    """A test-only filter that records the thread count it was built with."""
+
+    built_with: ClassVar[list[int]] = []
+
+    def __init__(self, threads: int = 0, device: str = "auto") -> None:
+        _Recorder.built_with.append(threads)
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        return tile.copy()
+
+
+methods.register(
+    Method(
+        "test-threads",
+        "filter",
+        "test-only: records threads",
+        _Recorder,
+        (Param("threads", 0, "threads", int),),
+    )
+)
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"fastdenoise {fastdenoise.__version__}"
+
+
+def test_threads_option_reaches_the_method_and_numba(photo_dir, tmp_path):
+    import numba
+
+    _Recorder.built_with.clear()
+    try:
+        result = invoke(
+            "run",
+            str(photo_dir / "a.png"),
+            "-o",
+            str(tmp_path / "o"),
+            "-m",
+            "test-threads",
+            "-j",
+            "1",
+        )
+        assert result.exit_code == 0, result.output
+        assert _Recorder.built_with == [1]
+        assert numba.get_num_threads() == 1
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert invoke("run", str(photo_dir), "-m", "test-box", "-j", "0").exit_code == 2
+
+
+def test_output_file_with_one_input(photo_dir, tmp_path):
+    target = tmp_path / "clean.jpg"
+    result = invoke("run", str(photo_dir / "a.png"), "-o", str(target), "-m", "test-box", "-q")
+    assert result.exit_code == 0, result.output
+    assert target.is_file()
+    assert Image.open(target).format == "JPEG"
+    many = invoke("run", str(photo_dir), "-o", str(tmp_path / "x.png"), "-m", "test-box", "-q")
+    assert many.exit_code == 2
+    assert "x.png" in many.stderr and "directory" in many.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_unknown_name_placeholder_is_named(photo_dir, tmp_path):
+    result = invoke(
+        "run",
+        str(photo_dir),
+        "-o",
+        str(tmp_path / "o"),
+        "-m",
+        "test-box",
+        "--name",
+        "{stem}_{methd}",
+    )
+    assert result.exit_code == 2
+    assert "{methd}" in result.stderr and "{method}" in result.stderr
+
+
+def test_image_bytes_on_stdin_explain_the_list(photo_dir, tmp_path):
+    data = (photo_dir / "a.png").read_bytes()
+    result = invoke("run", "-", "-o", str(tmp_path / "o"), "-m", "test-box", stdin=data)
+    assert result.exit_code == 2
+    assert "list of" in result.stderr and "paths" in result.stderr
+    assert "null byte" not in result.stderr
+
+
+def test_export_copy_uses_the_umask(tmp_path, monkeypatch):
+    from fastdenoise.cli_export import _copy_atomic
+
+    source = tmp_path / "model.onnx"
+    source.write_bytes(b"onnx")
+    previous = os.umask(0o022)
+    try:
+        _copy_atomic(source, tmp_path / "out" / "copy.onnx")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "out" / "copy.onnx").stat().st_mode) == 0o644
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["copy.onnx"]
