@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from . import jitcache  # noqa: F401  (first: sets Numba's cache folder, see jitcache)
 from .adaptive_median import adaptive_median_filter
 from .devices import DeviceUnavailableError, cuda_available, resolve_device
 from .layout import from_planes, to_planes
@@ -32,9 +33,6 @@ __all__ = [
 
 def cuda_kernels() -> dict[str, tuple[Callable, tuple]]:
     """Every CUDA kernel (Python source and argument types), for the PTX build check."""
-    from . import adaptive_median, median, nlm, wiener
+    from .gpu import cuda_kernels as every_kernel  # imports numba.cuda
 
-    kernels: dict[str, tuple[Callable, tuple]] = {}
-    for module in (median, adaptive_median, wiener, nlm):
-        kernels.update(module.cuda_kernels())
-    return kernels
+    return every_kernel()

@@ -8,15 +8,12 @@ When every window fails, the output is the median of the largest window.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-
 import numba
 import numpy as np
-from numba import cuda, prange
+from numba import prange
 
-from .devices import cuda_map, pixel
-from .layout import PLANES, SCRATCH, check_size, reflect_pad
+from .devices import pixel
+from .layout import check_size, reflect_pad
 from .rank import min_median_max_network, window_min_median_max
 
 _first_window = min_median_max_network(3)
@@ -59,11 +56,10 @@ def adaptive_median_pixel(img, c, y, x, radius, buf):
     return larger_levels(img, c, y, x, radius, med, buf)
 
 
-@numba.njit(parallel=True, nogil=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _cpu_driver(padded, out, radius):
     planes, rows, cols = out.shape
     side = 2 * radius + 1
-    previous = numba.set_parallel_chunksize(4)  # rows go to threads as they free up
     for y in prange(rows):
         buf = np.empty(side * side, dtype=np.float32)
         decided = np.empty(cols, dtype=np.bool_)
@@ -74,18 +70,6 @@ def _cpu_driver(padded, out, radius):
             for x in range(cols):
                 if not decided[x]:
                     out[c, y, x] = larger_levels(padded, c, y, x, radius, medians[x], buf)
-    numba.set_parallel_chunksize(previous)
-
-
-@functools.cache
-def _cuda_kernel():
-    def kernel(padded, radius, out):
-        x, y, c = cuda.grid(3)
-        if c < out.shape[0] and y < out.shape[1] and x < out.shape[2]:
-            buf = cuda.local.array(SCRATCH, numba.float32)
-            out[c, y, x] = adaptive_median_pixel(padded, c, y, x, radius, buf)
-
-    return cuda.jit(kernel)
 
 
 def adaptive_median_filter(
@@ -98,12 +82,10 @@ def adaptive_median_filter(
     radius = max_size // 2
     padded = reflect_pad(planes, radius)
     if device == "cuda":
-        return cuda_map(_cuda_kernel(), planes.shape, padded, radius)
+        from . import gpu
+
+        return gpu.adaptive_median(padded, planes.shape, radius)
     out = np.empty(planes.shape, dtype=np.float32)
-    _cpu_driver(padded, out, radius)
+    with numba.parallel_chunksize(4):  # rows go to threads as they free up
+        _cpu_driver(padded, out, radius)
     return out
-
-
-def cuda_kernels() -> dict[str, tuple[Callable, tuple]]:
-    """Every CUDA kernel of this module with argument types (for the PTX build check)."""
-    return {"adaptive_median": (_cuda_kernel().py_func, (PLANES, numba.int64, PLANES))}

@@ -3,9 +3,10 @@
 Per-pixel math is a plain Python function decorated with :func:`pixel`, which makes it a Numba
 ``njit`` dispatcher (inlined into its caller at Numba-IR level, so the CPU drivers' row loops
 can be vectorised). The CPU driver of each filter calls it inside a ``prange`` over rows; the
-CUDA kernel of the same filter calls the very same dispatcher, and Numba compiles it a second
-time, for the CUDA target, when the kernel is first launched. No CUDA code is compiled at import
-time: kernels are built by cached factories on first use.
+CUDA kernel of the same filter (:mod:`fastdenoise.kernels.gpu`) calls the very same dispatcher,
+and Numba compiles it a second time, for the CUDA target, when the kernel is first launched.
+``numba.cuda`` (seconds to import) is imported only when a CUDA path runs or a GPU driver is
+present: :func:`cuda_available` first looks for the driver's device files.
 
 Under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) kernels run as Python, so :func:`pixel`
 returns the plain function there; the CPU drivers are not usable in such a process.
@@ -13,6 +14,8 @@ returns the plain function there; the CPU drivers are not usable in such a proce
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -30,8 +33,24 @@ class DeviceUnavailableError(RuntimeError):
     """The requested device cannot be used on this machine; the message is one line."""
 
 
+# Present wherever an NVIDIA driver is loaded on Linux (native, containers, WSL2).
+LINUX_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/dxg")
+
+
+def driver_absent() -> bool:
+    """True when no CUDA driver can be present (Linux without the driver's device files)."""
+    if CUDASIM or not sys.platform.startswith("linux"):
+        return False
+    return not any(os.path.exists(path) for path in LINUX_DRIVER_FILES)
+
+
 def cuda_available() -> bool:
-    """True when Numba sees a usable CUDA GPU (or the CUDA simulator is on)."""
+    """True when Numba sees a usable CUDA GPU (or the CUDA simulator is on).
+
+    Answers False without importing ``numba.cuda`` where :func:`driver_absent`.
+    """
+    if driver_absent():
+        return False
     from numba import cuda
 
     return bool(cuda.is_available())

@@ -2,71 +2,68 @@
 
 Per-pixel math: :func:`fastdenoise.kernels.rank.median_network` (windows up to 7x7) or
 :func:`fastdenoise.kernels.rank.window_median` (larger windows), each compiled for the CPU
-driver below and for the CUDA kernel below.
+drivers below and for the CUDA kernel in :mod:`fastdenoise.kernels.gpu`.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import numba
 import numpy as np
-from numba import cuda, prange
+from numba import prange
 
-from .devices import cuda_map
-from .layout import PLANES, SCRATCH, check_size, reflect_pad
+from .layout import check_size, reflect_pad
 from .rank import NETWORK_MAX, median_network, window_median
 
+_median3 = median_network(3)
+_median5 = median_network(5)
+_median7 = median_network(7)
 
-@functools.cache
-def _cpu_network_driver(size: int) -> Callable:
-    window = median_network(size)
-
-    @numba.njit(parallel=True, nogil=True)
-    def drive(padded, out):
-        planes, rows, cols = out.shape
-        previous = numba.set_parallel_chunksize(4)  # rows go to threads as they free up
-        for y in prange(rows):
-            for c in range(planes):
-                for x in range(cols):
-                    out[c, y, x] = window(padded, c, y, x)
-        numba.set_parallel_chunksize(previous)
-
-    return drive
+# One top-level driver per network (not a closure over it): Numba can only cache functions
+# whose compiled code depends on nothing but their file's globals and arguments. The chunk size
+# of their ``prange`` is set by the caller (inside jitted code it would defeat the cache).
 
 
-@numba.njit(parallel=True, nogil=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _cpu_median3(padded, out):
+    planes, rows, cols = out.shape
+    for y in prange(rows):
+        for c in range(planes):
+            for x in range(cols):
+                out[c, y, x] = _median3(padded, c, y, x)
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _cpu_median5(padded, out):
+    planes, rows, cols = out.shape
+    for y in prange(rows):
+        for c in range(planes):
+            for x in range(cols):
+                out[c, y, x] = _median5(padded, c, y, x)
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _cpu_median7(padded, out):
+    planes, rows, cols = out.shape
+    for y in prange(rows):
+        for c in range(planes):
+            for x in range(cols):
+                out[c, y, x] = _median7(padded, c, y, x)
+
+
+NETWORK_DRIVERS: dict[int, Callable] = {3: _cpu_median3, 5: _cpu_median5, 7: _cpu_median7}
+assert max(NETWORK_DRIVERS) == NETWORK_MAX
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _cpu_select_driver(padded, out, size):
     planes, rows, cols = out.shape
-    previous = numba.set_parallel_chunksize(4)
     for y in prange(rows):
         buf = np.empty(size * size, dtype=np.float32)
         for c in range(planes):
             for x in range(cols):
                 out[c, y, x] = window_median(padded, c, y, x, size, buf)
-    numba.set_parallel_chunksize(previous)
-
-
-@functools.cache
-def _cuda_kernel(size: int):
-    if size <= NETWORK_MAX:
-        window = median_network(size)
-
-        def network_kernel(padded, out):
-            x, y, c = cuda.grid(3)
-            if c < out.shape[0] and y < out.shape[1] and x < out.shape[2]:
-                out[c, y, x] = window(padded, c, y, x)
-
-        return cuda.jit(network_kernel)
-
-    def select_kernel(padded, out):
-        x, y, c = cuda.grid(3)
-        if c < out.shape[0] and y < out.shape[1] and x < out.shape[2]:
-            buf = cuda.local.array(SCRATCH, numba.float32)
-            out[c, y, x] = window_median(padded, c, y, x, size, buf)
-
-    return cuda.jit(select_kernel)
 
 
 def median_filter(planes: np.ndarray, size: int, device: str = "cpu") -> np.ndarray:
@@ -75,16 +72,13 @@ def median_filter(planes: np.ndarray, size: int, device: str = "cpu") -> np.ndar
     radius = size // 2
     padded = reflect_pad(planes, radius)
     if device == "cuda":
-        return cuda_map(_cuda_kernel(size), planes.shape, padded)
+        from . import gpu
+
+        return gpu.median(padded, planes.shape, size)
     out = np.empty(planes.shape, dtype=np.float32)
-    if size <= NETWORK_MAX:
-        _cpu_network_driver(size)(padded, out)
-    else:
-        _cpu_select_driver(padded, out, size)
+    with numba.parallel_chunksize(4):  # rows go to threads as they free up
+        if size in NETWORK_DRIVERS:
+            NETWORK_DRIVERS[size](padded, out)
+        else:
+            _cpu_select_driver(padded, out, size)
     return out
-
-
-def cuda_kernels() -> dict[str, tuple[Callable, tuple]]:
-    """Every CUDA kernel of this module with argument types (for the PTX build check)."""
-    sizes = (*range(3, NETWORK_MAX + 1, 2), NETWORK_MAX + 2)
-    return {f"median{s}": (_cuda_kernel(s).py_func, (PLANES, PLANES)) for s in sizes}

@@ -15,7 +15,8 @@ squared differences between the image and the image shifted by ``t``; its vertic
 then, per pixel, the horizontal patch sum gives ``d`` and the weight, which is accumulated. Each
 of those per-pixel steps is a :func:`fastdenoise.kernels.devices.pixel` function, called by the
 CPU driver (bands of rows in parallel, fields kept in cache, row loops vectorised) and by the
-CUDA kernels (one launch per step and offset row, one thread per pixel and offset).
+CUDA kernels of :mod:`fastdenoise.kernels.gpu` (one launch per step and offset row, one thread
+per pixel and offset).
 """
 
 from __future__ import annotations
@@ -25,14 +26,13 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
-from numba import cuda, prange
+from numba import prange
 
-from .devices import launch_config, pixel
-from .layout import PLANES, reflect_pad
+from .devices import pixel
+from .layout import reflect_pad
 
 CUTOFF = 5.0  # weights with a larger exponent are taken as 0 (as scikit-image does)
 BAND = 16  # rows per CPU work item: keeps the per-offset fields in L1/L2
-MAX_PLANES = 4  # CUDA per-thread accumulators
 
 
 @pixel
@@ -125,86 +125,20 @@ def _band(img, out, y0, y1, patch, search, bias, scale):
 
 @functools.cache
 def _cpu_driver(patch: int) -> Callable:
-    """The parallel driver for one patch side (a constant, so patch loops unroll and vectorise)."""
+    """The parallel driver for one patch side (a constant, so patch loops unroll and vectorise).
 
-    @numba.njit(parallel=True, nogil=True, error_model="numpy")
+    A closure over an int is cached on disk like a top-level function: Numba keys the entry on
+    the closure's values. Its ``prange`` chunk size is set by the caller.
+    """
+
+    @numba.njit(parallel=True, nogil=True, error_model="numpy", cache=True)
     def drive(img, out, search, bias, scale):
         rows = out.shape[1]
-        previous = numba.set_parallel_chunksize(1)  # bands go to threads as they free up
         for band in prange((rows + BAND - 1) // BAND):
             y0 = band * BAND
             _band(img, out, y0, min(rows, y0 + BAND), patch, search, bias, scale)
-        numba.set_parallel_chunksize(previous)
 
     return drive
-
-
-@functools.cache
-def _cuda_kernels() -> dict[str, Callable]:
-    def sqdiff_kernel(img, dy, reach, origin, diffs):
-        # diffs[z, r, x]: offset (dy, z - reach) at padded pixel (r + origin, x + origin)
-        x, r, z = cuda.grid(3)
-        if z < diffs.shape[0] and r < diffs.shape[1] and x < diffs.shape[2]:
-            total = np.float32(0.0)
-            for c in range(img.shape[0]):
-                total += offset_sqdiff(img, c, r + origin, x + origin, dy, z - reach)
-            diffs[z, r, x] = total
-
-    def box_kernel(diffs, patch, vsums):
-        x, r, z = cuda.grid(3)
-        if z < vsums.shape[0] and r < vsums.shape[1] and x < vsums.shape[2]:
-            vsums[z, r, x] = box_down(diffs[z], r, x, patch)
-
-    def accumulate_kernel(img, vsums, dy, reach, pad, patch, bias, scale, acc, wsum):
-        x, y, _ = cuda.grid(3)
-        if y < wsum.shape[0] and x < wsum.shape[1]:
-            sums = cuda.local.array(MAX_PLANES, numba.float32)
-            for c in range(img.shape[0]):
-                sums[c] = np.float32(0.0)
-            total = np.float32(0.0)
-            for z in range(vsums.shape[0]):
-                w = patch_weight(vsums[z], y, x, patch, bias, scale)
-                total += w
-                for c in range(img.shape[0]):
-                    sums[c] += w * img[c, y + pad + dy, x + pad + z - reach]
-            wsum[y, x] += total
-            for c in range(img.shape[0]):
-                acc[c, y, x] += sums[c]
-
-    def normalize_kernel(acc, wsum, out):
-        x, y, c = cuda.grid(3)
-        if c < out.shape[0] and y < out.shape[1] and x < out.shape[2]:
-            out[c, y, x] = acc[c, y, x] / wsum[y, x]
-
-    return {
-        "sqdiff": cuda.jit(sqdiff_kernel),
-        "box": cuda.jit(box_kernel),
-        "accumulate": cuda.jit(accumulate_kernel),
-        "normalize": cuda.jit(normalize_kernel),
-    }
-
-
-def _cuda_nlm(padded, out_shape, patch, search, bias, scale):
-    kernels = _cuda_kernels()
-    _, rows, cols = out_shape
-    reach = search // 2
-    pad = reach + patch // 2
-    origin = pad - (patch - 1) // 2
-    offsets = 2 * reach + 1
-    img = cuda.to_device(padded)
-    diffs = cuda.device_array((offsets, rows + patch - 1, cols + patch - 1), dtype=np.float32)
-    vsums = cuda.device_array((offsets, rows, cols + patch - 1), dtype=np.float32)
-    acc = cuda.to_device(np.zeros(out_shape, dtype=np.float32))
-    wsum = cuda.to_device(np.zeros((rows, cols), dtype=np.float32))
-    out = cuda.device_array(out_shape, dtype=np.float32)
-    for dy in range(-reach, reach + 1):
-        kernels["sqdiff"][launch_config(diffs.shape)](img, dy, reach, origin, diffs)
-        kernels["box"][launch_config(vsums.shape)](diffs, patch, vsums)
-        kernels["accumulate"][launch_config((1, rows, cols))](
-            img, vsums, dy, reach, pad, patch, bias, scale, acc, wsum
-        )
-    kernels["normalize"][launch_config(out_shape)](acc, wsum, out)
-    return out.copy_to_host()
 
 
 def nlm_filter(
@@ -235,21 +169,10 @@ def nlm_filter(
     scale = np.float32(1.0 / (terms * h * h))
     padded = reflect_pad(planes, search // 2 + patch // 2)
     if device == "cuda":
-        return _cuda_nlm(padded, planes.shape, patch, search, bias, scale)
+        from . import gpu
+
+        return gpu.nlm(padded, planes.shape, patch, search, bias, scale)
     out = np.empty(planes.shape, dtype=np.float32)
-    _cpu_driver(patch)(padded, out, search, bias, scale)
+    with numba.parallel_chunksize(1):  # bands go to threads as they free up
+        _cpu_driver(patch)(padded, out, search, bias, scale)
     return out
-
-
-def cuda_kernels() -> dict[str, tuple[Callable, tuple]]:
-    """Every CUDA kernel of this module with argument types (for the PTX build check)."""
-    i64, f32 = numba.int64, numba.float32
-    grid2 = numba.types.Array(f32, 2, "C")
-    kernels = _cuda_kernels()
-    args = {
-        "sqdiff": (PLANES, i64, i64, i64, PLANES),
-        "box": (PLANES, i64, PLANES),
-        "accumulate": (PLANES, PLANES, i64, i64, i64, i64, f32, f32, PLANES, grid2),
-        "normalize": (PLANES, grid2, PLANES),
-    }
-    return {f"nlm_{name}": (kernels[name].py_func, types) for name, types in args.items()}

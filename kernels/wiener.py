@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
-from numba import cuda, prange
+from numba import prange
 
-from .devices import cuda_map, pixel
-from .layout import PLANES, check_size, reflect_pad
+from .devices import pixel
+from .layout import check_size, reflect_pad
 
 BAND = 16  # output rows per CPU work item
 
@@ -89,28 +89,20 @@ def _band(padded, out, y0, y1, size, noise):
 
 @functools.cache
 def _cpu_driver(size: int) -> Callable:
-    """The parallel driver for one window side (a constant, so window loops unroll)."""
+    """The parallel driver for one window side (a constant, so window loops unroll).
 
-    @numba.njit(parallel=True, nogil=True, error_model="numpy")
+    A closure over an int is cached on disk like a top-level function: Numba keys the entry on
+    the closure's values. Its ``prange`` chunk size is set by the caller.
+    """
+
+    @numba.njit(parallel=True, nogil=True, error_model="numpy", cache=True)
     def drive(padded, out, noise):
         rows = out.shape[1]
-        previous = numba.set_parallel_chunksize(1)  # bands go to threads as they free up
         for band in prange((rows + BAND - 1) // BAND):
             y0 = band * BAND
             _band(padded, out, y0, min(rows, y0 + BAND), size, noise)
-        numba.set_parallel_chunksize(previous)
 
     return drive
-
-
-@functools.cache
-def _cuda_kernel():
-    def kernel(padded, size, noise, out):
-        x, y, c = cuda.grid(3)
-        if c < out.shape[0] and y < out.shape[1] and x < out.shape[2]:
-            out[c, y, x] = wiener_pixel(padded, c, y, x, size, noise)
-
-    return cuda.jit(kernel)
 
 
 def wiener_filter(planes: np.ndarray, size: int, noise: float, device: str = "cpu") -> np.ndarray:
@@ -123,13 +115,10 @@ def wiener_filter(planes: np.ndarray, size: int, noise: float, device: str = "cp
         raise ValueError(f"noise power must be >= 0, got {noise}")
     padded = reflect_pad(planes, size // 2)
     if device == "cuda":
-        return cuda_map(_cuda_kernel(), planes.shape, padded, size, float(noise))
+        from . import gpu
+
+        return gpu.wiener(padded, planes.shape, size, float(noise))
     out = np.empty(planes.shape, dtype=np.float32)
-    _cpu_driver(size)(padded, out, float(noise))
+    with numba.parallel_chunksize(1):  # bands go to threads as they free up
+        _cpu_driver(size)(padded, out, float(noise))
     return out
-
-
-def cuda_kernels() -> dict[str, tuple[Callable, tuple]]:
-    """Every CUDA kernel of this module with argument types (for the PTX build check)."""
-    args = (PLANES, numba.int64, numba.float64, PLANES)
-    return {"wiener": (_cuda_kernel().py_func, args)}
