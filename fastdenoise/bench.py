@@ -23,7 +23,14 @@ from fastdenoise.tiler import DEFAULT_TILE, run_tiled
 
 DEFAULT_COLOR = ("astronaut", "chelsea", "coffee", "rocket")
 DEFAULT_GRAY = ("camera", "moon")
-NOISE_KINDS = ("gaussian", "poisson", "speckle", "salt-pepper", "camera")
+NOISE_KINDS = noise.NOISE_NAMES
+DEFAULT_LEVEL = {
+    "gaussian": 25.0,
+    "poisson": 30.0,
+    "speckle": 25.0,
+    noise.SALT_AND_PEPPER: 0.1,
+    "camera": 0.01,
+}
 
 
 @dataclass(frozen=True)
@@ -51,24 +58,23 @@ class Row:
 
 
 def parse_noise(spec: str) -> list[tuple[str, float]]:
-    """``"gaussian:15,25,50"`` -> ``[("gaussian", 15), ...]``; several specs joined by ``;``."""
+    """``"gaussian:15,25,50"`` -> ``[("gaussian", 15), ...]``; several specs joined by ``;``.
+
+    Each spec is read by :func:`fastdenoise.noise.parse_spec` (so ``gaussian:sigma=25`` and the
+    aliases of salt-and-pepper work here as in training); bare values are a sweep of levels.
+    """
     parsed: list[tuple[str, float]] = []
     for part in filter(None, (p.strip() for p in spec.split(";"))):
-        kind, _, levels = part.partition(":")
-        kind = kind.strip().lower().replace("_", "-")
-        if kind not in NOISE_KINDS:
-            raise ValueError(f"unknown noise {kind!r}; use one of {', '.join(NOISE_KINDS)}")
-        defaults = {
-            "gaussian": "25",
-            "poisson": "30",
-            "speckle": "25",
-            "salt-pepper": "0.1",
-            "camera": "0.01",
-        }
-        try:
-            parsed += [(kind, float(v)) for v in (levels or defaults[kind]).split(",")]
-        except ValueError:
-            raise ValueError(f"noise levels must be numbers: {part!r}") from None
+        one = noise.parse_spec(part)
+        main = noise.MAIN_OPTION[one.name]
+        options = dict(one.options)
+        extra = sorted(set(options) - {main})
+        if extra:
+            raise ValueError(f"noise {part!r}: bench sweeps {main} only, not {', '.join(extra)}")
+        levels = list(one.levels) + ([options[main]] if main in options else [])
+        if any(isinstance(level, tuple) for level in levels):
+            raise ValueError(f"noise {part!r}: bench takes fixed levels, not low-high ranges")
+        parsed += [(one.name, float(level)) for level in levels or [DEFAULT_LEVEL[one.name]]]
     return parsed
 
 

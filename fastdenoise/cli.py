@@ -68,13 +68,31 @@ def parse_params(pairs: list[str], method: methods.Method) -> dict[str, Any]:
         name, sep, value = pair.partition("=")
         if not sep or name not in by_name:
             known = ", ".join(by_name) or "none"
-            raise ValueError(f"-p {pair}: expected NAME=VALUE with NAME one of: {known}")
+            raise ValueError(
+                f"{method.name}: {pair!r}: expected NAME=VALUE with NAME one of: {known}"
+            )
         kind = by_name[name].type
         try:
             parsed[name] = (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
         except ValueError:
-            raise ValueError(f"-p {pair}: {value!r} is not a valid {kind.__name__}") from None
+            raise ValueError(f"{pair}: {value!r} is not a valid {kind.__name__}") from None
     return parsed
+
+
+def method_spec(spec: str, pairs: list[str] | None = None) -> tuple[str, dict[str, Any]]:
+    """The one method-spec parser: ``"mwcnn:variant=real,tta=true"`` plus ``-p k=v`` pairs.
+
+    Returns the method name and its typed parameters. A parameter given both in the spec and
+    with ``-p`` must agree.
+    """
+    name, _, rest = spec.partition(":")
+    method = methods.get(name)
+    params = parse_params([item for item in rest.split(",") if item], method)
+    for key, value in parse_params(pairs or [], method).items():
+        if key in params and params[key] != value:
+            raise ValueError(f"{key} is set twice: {spec} and -p {key}={value}")
+        params[key] = value
+    return name, params
 
 
 def _parse_cluster(spec: str) -> str:
@@ -223,8 +241,8 @@ def run(
     from fastdenoise.pipeline import Interrupted, PipelineOptions, run_pipeline
 
     try:
-        method = methods.get(model)
-        params = parse_params(param or [], method)
+        method_name, params = method_spec(model, param)
+        method = methods.get(method_name)
         model_flags = {
             ("precision", "--fp16"): "fp16" if fp16 else None,
             ("engine", "--engine"): engine,
@@ -234,7 +252,7 @@ def run(
             if value is None:
                 continue
             if key not in {p.name for p in method.params}:
-                raise ValueError(f"{flag} applies to models; {model!r} is a {method.kind}")
+                raise ValueError(f"{flag} applies to models; {method.name!r} is a {method.kind}")
             params[key] = value
         fmt = None
         if out_format is not None:
@@ -253,7 +271,7 @@ def run(
             params.update(thread_params(method, threads))
         check_name_template(name)
         specs = _read_stdin_list() if inputs == ["-"] else inputs
-        naming = Naming(output, name, suffix, fmt, model)
+        naming = Naming(output, name, suffix, fmt, method.name)
         jobs = single_file_output(output, specs, plan_jobs(specs, naming, shard_spec), fmt)
         denoiser = None if dry_run else method.build(device=device, **params)
         if threads is not None:
@@ -286,7 +304,7 @@ def run(
 
         report = run_on_ray(
             jobs,
-            model,
+            method.name,
             params,
             device,
             options,
@@ -457,25 +475,28 @@ def _level_text(row: dict[str, Any]) -> str:
     return f"sigma {row['level']:.1f}"
 
 
-def _bench_methods(names: list[str]) -> list[str]:
+def _bench_methods(names: list[str], pairs: list[str]) -> list[str]:
+    """Bench specs: 'all', 'filters' or ``NAME[:k=v,...]`` each, with ``-p`` pairs folded in."""
     registered = methods.available()
     if not names or names == ["all"]:
-        return [
+        names = [
             name
             for name, method in registered.items()
             if method.kind in ("filter", "model") and not name.startswith("test-")
         ]
-    if names == ["filters"]:
-        return [name for name, method in registered.items() if method.kind == "filter"]
-    for spec in names:
+    elif names == ["filters"]:
+        names = [name for name, method in registered.items() if method.kind == "filter"]
+    specs = [_with_pairs(spec, pairs) for spec in names]
+    for spec in specs:
         method_spec(spec)  # raises a clear error for an unknown name or parameter
-    return names
+    return specs
 
 
-def method_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"mwcnn:variant=real,tta=true"`` -> the method name and its typed parameters."""
-    name, _, rest = spec.partition(":")
-    return name, parse_params([item for item in rest.split(",") if item], methods.get(name))
+def _with_pairs(spec: str, pairs: list[str]) -> str:
+    """``"nlm"`` + ``["h=0.1"]`` -> ``"nlm:h=0.1"`` (one label per bench row)."""
+    if not pairs:
+        return spec
+    return spec + ("," if ":" in spec else ":") + ",".join(pairs)
 
 
 @app.command()
@@ -495,8 +516,10 @@ def bench(
     noise: Annotated[
         str,
         typer.Option(
-            help="Synthetic noise: gaussian (sigma), poisson (peak), speckle, salt-pepper, camera "
-            "(shot gain of the camera pipeline), e.g. 'gaussian:15,25,50;camera:0.001,0.06'."
+            help="Synthetic noise, the spec of `train --noise`: gaussian (sigma), poisson (peak), "
+            "speckle (sigma), salt-and-pepper (amount; alias salt-pepper, salt_pepper), camera "
+            "(shot gain of the camera pipeline); several bare levels are a sweep, ';' joins "
+            "specs, e.g. 'gaussian:15,25,50;camera:0.001,0.06' or 'gaussian:sigma=25'."
         ),
     ] = "gaussian:25",
     limit: Annotated[int | None, typer.Option(help="Use only the first N images.")] = None,
@@ -508,6 +531,10 @@ def bench(
     grid: Annotated[Path | None, typer.Option(help="Write a crop comparison grid (PNG).")] = None,
     engine: Annotated[
         str | None, typer.Option(help="Engine for models: auto, tensorrt, onnxruntime, torch.")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("-p", "--param", help="Method parameter NAME=VALUE for every method."),
     ] = None,
 ) -> None:
     """Compare methods: PSNR/SSIM of input and output, MP/s and peak memory.
@@ -522,7 +549,7 @@ def bench(
     if out_format not in ("table", "markdown", "csv", "json"):
         raise _usage_error(f"--format {out_format}: use table, markdown, csv or json")
     try:
-        names = _bench_methods(method_names or [])
+        names = _bench_methods(method_names or [], param or [])
         if data == "default":
             sets = list(
                 bench_lib.synthetic_sets(

@@ -35,8 +35,27 @@ def _copy_atomic(source: Path, target: Path) -> None:
         raise
 
 
+def _variant_and_weights(
+    params: dict[str, object], variant: str | None, weights: Path | None
+) -> tuple[str | None, Path | None]:
+    """Fold ``variant``/``weights`` from a method spec into the options; nothing else applies."""
+    other = sorted(set(params) - {"variant", "weights"})
+    if other:
+        raise ValueError(f"export takes variant and weights, not {', '.join(other)}")
+    if "variant" in params:
+        if variant is not None and variant != params["variant"]:
+            raise ValueError(f"variant is set twice: {params['variant']} and --variant {variant}")
+        variant = str(params["variant"])
+    if params.get("weights"):
+        weights = Path(str(params["weights"]))
+    return variant, weights
+
+
 def export(
-    model: Annotated[str, typer.Option("-m", "--model", help="Model architecture (mwcnn...).")],
+    model: Annotated[
+        str,
+        typer.Option("-m", "--model", help="Model (mwcnn...), or NAME:variant=...,weights=..."),
+    ],
     fmt: Annotated[str, typer.Option("--format", help="onnx or tensorrt.")] = "onnx",
     fp16: Annotated[bool, typer.Option("--fp16", help="fp16 TensorRT engine.")] = False,
     tile: Annotated[int, typer.Option(help="Tile size the TensorRT engine is built for.")] = 512,
@@ -49,14 +68,24 @@ def export(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Also copy the result here.")
     ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("-p", "--param", help="variant=NAME or weights=PATH, as with run."),
+    ] = None,
 ) -> None:
     """Export a model to ONNX or build its TensorRT engine, into the engine cache.
 
     Example: fastdenoise export -m mwcnn --format tensorrt --fp16 --tile 512 -o mwcnn.engine
     """
     from fastdenoise import methods
+    from fastdenoise.cli import method_spec
     from fastdenoise.models import zoo
 
+    try:
+        model, params = method_spec(model, param)
+        variant, weights = _variant_and_weights(params, variant, weights)
+    except (LookupError, ValueError) as error:
+        raise _fail(str(error)) from None
     if model not in zoo.ARCHITECTURES:
         raise _fail(f"unknown model {model!r}; known: {', '.join(zoo.ARCHITECTURES)}")
     if fmt not in ("onnx", "tensorrt"):

@@ -75,7 +75,8 @@ def train(
         str,
         typer.Option(
             help="Noise spec, each option a value or a low-high range: gaussian:sigma=0-55, "
-            "poisson:peak=5-100, speckle, salt_pepper, "
+            "poisson:peak=5-100, speckle, salt-and-pepper:amount=0.05 (a bare value sets the "
+            "main option: gaussian:25), "
             "camera:shot=1e-4-6e-2,jpeg=0.3,demosaic=ea+malvar; "
             "'a|b' picks one per patch."
         ),

@@ -300,7 +300,23 @@ def camera(
 # ---------------------------------------------------------------------------------------------
 # specs
 
-_SIMPLE = {"gaussian": gaussian, "poisson": poisson, "speckle": speckle, "salt_pepper": salt_pepper}
+SALT_AND_PEPPER = "salt-and-pepper"  # the name analyze reports; the others are aliases
+_SIMPLE = {
+    "gaussian": gaussian,
+    "poisson": poisson,
+    "speckle": speckle,
+    SALT_AND_PEPPER: salt_pepper,
+}
+_ALIASES = {"salt-pepper": SALT_AND_PEPPER, "salt_pepper": SALT_AND_PEPPER}
+NOISE_NAMES = (*_SIMPLE, "camera")
+# the option a bare value sets (``gaussian:25`` = ``gaussian:sigma=25``)
+MAIN_OPTION = {
+    "gaussian": "sigma",
+    "poisson": "peak",
+    "speckle": "sigma",
+    SALT_AND_PEPPER: "amount",
+    "camera": "shot",
+}
 
 
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
@@ -312,20 +328,65 @@ def _value(text: str) -> float | Range:
     match = _RANGE.match(text)
     if match:
         return (float(match.group(1)), float(match.group(2)))
-    return float(text)
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"noise level {text!r} is not a number or a low-high range") from None
+
+
+def canonical_name(name: str) -> str:
+    """A noise name in its one spelling (``salt_pepper`` -> ``salt-and-pepper``)."""
+    key = name.strip().lower().replace("_", "-")
+    key = _ALIASES.get(key, key)
+    if key not in NOISE_NAMES:
+        raise ValueError(f"unknown noise {name.strip()!r}; known: {', '.join(NOISE_NAMES)}")
+    return key
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """One parsed ``NAME[:ITEM,...]`` noise spec: bare values (``levels``) and ``key=value``."""
+
+    name: str
+    levels: tuple[float | Range, ...] = ()  # bare values: the main option (MAIN_OPTION)
+    options: tuple[tuple[str, float | Range | str], ...] = ()
+
+
+def parse_spec(spec: str) -> NoiseSpec:
+    """The one parser of noise specs (``train``, its validation and ``bench`` alike).
+
+    ``gaussian:25``, ``gaussian:sigma=25``, ``gaussian:sigma=0-55`` (a range drawn per image),
+    ``camera:0.01,demosaic=malvar``; ``bench`` reads several bare values as a sweep.
+    """
+    head, _, rest = spec.strip().partition(":")
+    name = canonical_name(head)
+    # camera options with a text default (demosaic) stay text; CameraParams checks them
+    textual = {f.name for f in fields(CameraParams) if isinstance(f.default, str)}
+    levels: list[float | Range] = []
+    options: dict[str, float | Range | str] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            levels.append(_value(item))
+            continue
+        key, value = key.strip(), value.strip()
+        options[key] = value if name == "camera" and key in textual else _value(value)
+    if levels and MAIN_OPTION[name] in options:
+        raise ValueError(
+            f"noise {spec!r}: give {MAIN_OPTION[name]} once, as a bare value or as "
+            f"{MAIN_OPTION[name]}=VALUE"
+        )
+    return NoiseSpec(name, tuple(levels), tuple(options.items()))
 
 
 def _one(spec: str) -> NoiseFn:
-    name, _, rest = spec.strip().partition(":")
-    # camera options with a text default (demosaic) stay text; CameraParams checks them
-    textual = {f.name for f in fields(CameraParams) if isinstance(f.default, str)}
-    kwargs: dict[str, float | Range | str] = {}
-    for item in filter(None, rest.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise ValueError(f"noise option {item!r} in {spec!r} is not key=value")
-        key, value = key.strip(), value.strip()
-        kwargs[key] = value if name == "camera" and key in textual else _value(value)
+    parsed = parse_spec(spec)
+    if len(parsed.levels) > 1:
+        raise ValueError(f"noise {spec!r}: one level per spec here; use a range such as 0-55")
+    kwargs = dict(parsed.options)
+    if parsed.levels:
+        kwargs[MAIN_OPTION[parsed.name]] = parsed.levels[0]
+    name = parsed.name
     if name == "camera":
         known = {f.name for f in fields(CameraParams)}
         unknown = set(kwargs) - known
@@ -339,8 +400,6 @@ def _one(spec: str) -> NoiseFn:
             kwargs[key] = value if isinstance(value, tuple) else (value, value)  # a fixed level
         params = replace(CameraParams(), **kwargs)  # type: ignore[arg-type]
         return lambda img, rng: camera(img, rng, params)
-    if name not in _SIMPLE:
-        raise ValueError(f"unknown noise {name!r}; known: camera, {', '.join(_SIMPLE)}")
     fn = _SIMPLE[name]
     return lambda img, rng: fn(img, rng, **kwargs)  # type: ignore[operator]
 

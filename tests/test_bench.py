@@ -93,7 +93,7 @@ def test_noise_specs_and_seeding():
     assert parse_noise("gaussian:15,25;salt-pepper:0.1") == [
         ("gaussian", 15.0),
         ("gaussian", 25.0),
-        ("salt-pepper", 0.1),
+        ("salt-and-pepper", 0.1),  # one name; salt-pepper and salt_pepper are aliases
     ]
     with pytest.raises(ValueError, match="unknown noise"):
         parse_noise("pink:3")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -199,3 +200,67 @@ def test_export_copy_uses_the_umask(tmp_path, monkeypatch):
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "out" / "copy.onnx").stat().st_mode) == 0o644
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["copy.onnx"]
+
+
+# --- item 5: one method-spec and one noise-spec syntax ----------------------------------------
+
+
+def test_run_takes_method_spec_and_params(photo_dir, tmp_path):
+    image = str(photo_dir / "a.png")
+    spec = invoke(
+        "run", image, "-o", str(tmp_path / "s"), "-m", "test-box:radius=1", "--json", "-q"
+    )
+    assert spec.exit_code == 0, spec.output
+    flag = invoke(
+        "run", image, "-o", str(tmp_path / "p"), "-m", "test-box", "-p", "radius=1", "--json", "-q"
+    )
+    assert flag.exit_code == 0, flag.output
+    assert (tmp_path / "s" / "a.png").read_bytes() == (tmp_path / "p" / "a.png").read_bytes()
+    named = invoke(
+        "run", image, "-o", str(tmp_path / "n"), "-m", "test-box:radius=1", "--name", "{method}.png"
+    )
+    assert named.exit_code == 0 and (tmp_path / "n" / "test-box.png").exists()
+    clash = invoke("run", image, "-m", "test-box:radius=1", "-p", "radius=2", "--dry-run")
+    assert clash.exit_code == 2 and "radius" in clash.stderr
+    assert invoke("run", image, "-m", "test-box:size=3", "--dry-run").exit_code == 2
+
+
+def test_bench_takes_params_too(tmp_path, rng):
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    Image.fromarray(noisy_rgb(rng)).save(folder / "0.png")
+    common = ("--data", str(folder), "--format", "json")
+    by_spec = json.loads(invoke("bench", "test-box:radius=1", *common).stdout)
+    by_flag = json.loads(invoke("bench", "test-box", "-p", "radius=1", *common).stdout)
+    assert by_flag[0]["psnr"] == by_spec[0]["psnr"]
+    assert by_flag[0]["method"] == "test-box:radius=1"
+
+
+def test_one_noise_syntax_and_salt_and_pepper_aliases():
+    from fastdenoise import noise
+    from fastdenoise.bench import parse_noise
+
+    for alias in ("salt-and-pepper", "salt-pepper", "salt_pepper", "salt_and_pepper"):
+        assert parse_noise(f"{alias}:0.2") == [("salt-and-pepper", 0.2)]
+        image = np.full((64, 64, 3), 0.5, np.float32)
+        out = noise.parse(f"{alias}:0.2")(image, np.random.default_rng(0))
+        assert 0.1 < np.mean(np.any(out != 0.5, axis=-1)) < 0.3
+    assert parse_noise("gaussian:sigma=15;poisson:peak=30") == [
+        ("gaussian", 15.0),
+        ("poisson", 30.0),
+    ]
+    flat = np.full((64, 64, 3), 0.5, np.float32)
+    bare = noise.parse("gaussian:25")(flat, np.random.default_rng(1))
+    keyed = noise.parse("gaussian:sigma=25")(flat, np.random.default_rng(1))
+    np.testing.assert_array_equal(bare, keyed)
+    with pytest.raises(ValueError, match="sigma"):
+        noise.parse("gaussian:25,sigma=30")
+
+
+def test_export_takes_the_method_spec():
+    mixed = invoke("export", "-m", "mwcnn:variant=real", "--variant", "gaussian")
+    assert mixed.exit_code == 2 and "variant is set twice" in mixed.stderr
+    other = invoke("export", "-m", "mwcnn", "-p", "tta=true")
+    assert other.exit_code == 2 and "variant and weights" in other.stderr
+    unknown = invoke("export", "-m", "mwcnn:variant=nope")
+    assert unknown.exit_code == 2 and "nope" in unknown.stderr
