@@ -551,11 +551,7 @@ def bench(
     try:
         names = _bench_methods(method_names or [], param or [])
         if data == "default":
-            sets = list(
-                bench_lib.synthetic_sets(
-                    bench_lib.default_images()[:limit], bench_lib.parse_noise(noise)
-                )
-            )
+            sets = bench_lib.default_sets(bench_lib.parse_noise(noise), limit)
         elif _is_pairs_folder(Path(data)):
             sets = [("real", bench_lib.real_set(Path(data), limit))]
         else:
@@ -586,7 +582,7 @@ def bench(
                     error_line(spec, str(error))
                     bar.advance(task, len(samples))
                     continue
-                row.method = spec
+                row.method = bench_lib.label(spec, row.method)  # mwcnn -> mwcnn:real
                 rows.append(row)
                 if label == sets[0][0]:
                     grid_outputs[spec] = outputs[0]
@@ -611,8 +607,8 @@ def _print_bench_table(rows: list[Any], data: str) -> None:
 
     columns = ("method", "noise", "n", "input PSNR", "input SSIM", "PSNR", "SSIM", "MP/s")
     print_rows(
-        f"fastdenoise bench · data: {data}",
-        (*columns, "peak MiB"),
+        f"fastdenoise bench · data: {data} · MP/s warm, start-up apart",
+        (*columns, "start-up s", "peak MiB"),
         (
             (
                 r.method,
@@ -623,11 +619,12 @@ def _print_bench_table(rows: list[Any], data: str) -> None:
                 f"{r.psnr:.2f}",
                 f"{r.ssim:.4f}",
                 f"{r.megapixels_per_s:.3f}",
+                f"{r.startup_s:.2f}",
                 f"{r.peak_mib:.0f}",
             )
             for r in rows
         ),
-        right=(*columns[2:], "peak MiB"),
+        right=(*columns[2:], "start-up s", "peak MiB"),
     )
 
 
@@ -649,8 +646,13 @@ def _is_pairs_folder(root: Path) -> bool:
 
 @app.command()
 def eda(
-    dataset: Annotated[Path, typer.Argument(help="Dataset root: SIDD, NIND or RENOIR layout.")],
-    layout: Annotated[str, typer.Option(help="auto, sidd, nind or renoir.")] = "auto",
+    dataset: Annotated[
+        Path,
+        typer.Argument(help="Dataset root: SIDD, noisy/ + gt/ folders, PolyU, NIND or RENOIR."),
+    ],
+    layout: Annotated[
+        str, typer.Option(help="auto, sidd, folders, polyu, nind or renoir.")
+    ] = "auto",
     plots: Annotated[
         Path | None, typer.Option(help="Write bar charts and a heat map here.")
     ] = None,
@@ -659,22 +661,20 @@ def eda(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print records as JSON.")] = False,
 ) -> None:
-    """Explore a real-noise dataset: phones, ISO, shutter, brightness, and measured noise.
+    """Explore a real-noise dataset: cameras, ISO, shutter, brightness, and measured noise.
 
-    Example: fastdenoise eda ~/data/SIDD_Small_sRGB_Only --plots eda/
+    Example: fastdenoise eda ../shared/data/PolyU_crops --plots eda/
     """
-    from rich.console import Console
     from rich.progress import track
-    from rich.table import Table
 
     from fastdenoise import eda as eda_lib
     from fastdenoise.console import progress_enabled, stderr
 
     if layout not in ("auto", *eda_lib.LAYOUTS):
-        raise _usage_error(f"--layout {layout}: use auto, sidd, nind or renoir")
+        raise _usage_error(f"--layout {layout}: use auto, {', '.join(eda_lib.LAYOUTS)}")
     try:
         records = eda_lib.collect(dataset, layout)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
         raise _usage_error(str(error)) from None
     if measure:
         records = [
@@ -690,47 +690,43 @@ def eda(
     if as_json:
         typer.echo(json.dumps(eda_lib.as_dicts(records), indent=2))
     else:
-        console = Console()
-        console.print(
-            f"[bold]{records[0].dataset}[/]: {len(records)} noisy/clean pairs "
-            f"in {len({r.scene for r in records})} scenes"
-        )
-        for field in ("phone", "iso", "shutter", "brightness"):
-            tally = eda_lib.counts(records, field)
-            if set(tally) == {None}:
-                continue
-            table = Table(title=f"pairs per {field}", title_justify="left")
-            table.add_column(field)
-            table.add_column("pairs", justify="right")
-            for key, value in sorted(tally.items(), key=lambda kv: str(kv[0])):
-                table.add_row(str(key), str(value))
-            console.print(table)
-        cross = eda_lib.cross_table(records, "iso", "phone")
-        phones = sorted({p for row in cross.values() for p in row})
-        if len(phones) > 1 or "unknown" not in phones:
-            table = Table(title="ISO x phone", title_justify="left")
-            table.add_column("ISO")
-            for phone in phones:
-                table.add_column(phone, justify="right")
-            for iso in sorted(cross, key=lambda k: (k is None, k or 0)):
-                table.add_row(str(iso), *[str(cross[iso][p]) for p in phones])
-            console.print(table)
-        if measure:
-            for field in ("iso", "phone"):
-                table = Table(title=f"measured noise per {field}", title_justify="left")
-                for column in (field, "pairs", "noisy PSNR (dB)", "estimated sigma"):
-                    table.add_column(column, justify="left" if column == field else "right")
-                for key, value in eda_lib.noise_by(records, field).items():
-                    table.add_row(
-                        str(key),
-                        str(value["pairs"]),
-                        f"{value['psnr']:.2f}",
-                        f"{value['sigma']:.2f}",
-                    )
-                console.print(table)
+        _print_eda_tables(records, measure)
     if plots is not None:
         for path in eda_lib.write_plots(records, plots):
             stderr.print(f"wrote {path}")
+
+
+def _print_eda_tables(records: list[Any], measured: bool) -> None:
+    """Counts per camera/ISO/shutter/brightness, ISO x camera, and measured noise per group."""
+    from fastdenoise import eda as eda_lib
+    from fastdenoise.console import print_rows
+
+    order = eda_lib.sort_key
+    typer.echo(
+        f"{records[0].dataset}: {len(records)} noisy/clean pairs "
+        f"in {len({r.scene for r in records})} scenes"
+    )
+    for field in ("phone", "iso", "shutter", "brightness"):
+        tally = eda_lib.counts(records, field)
+        if set(tally) == {None}:
+            continue
+        rows = [(key, value) for key, value in sorted(tally.items(), key=lambda kv: order(kv[0]))]
+        print_rows(f"pairs per {field}", (field, "pairs"), rows, right=("pairs",), sections=True)
+    cross = eda_lib.cross_table(records, "iso", "phone")
+    phones = sorted({p for row in cross.values() for p in row})
+    if len(phones) > 1 or "unknown" not in phones:
+        rows = [(iso, *[cross[iso][p] for p in phones]) for iso in sorted(cross, key=order)]
+        print_rows("ISO x phone", ("ISO", *phones), rows, right=phones, sections=True)
+    if measured:
+        for field in ("iso", "phone"):
+            rows = [
+                (key, value["pairs"], f"{value['psnr']:.2f}", f"{value['sigma']:.2f}")
+                for key, value in eda_lib.noise_by(records, field).items()
+            ]
+            columns = (field, "pairs", "noisy PSNR (dB)", "estimated sigma")
+            print_rows(
+                f"measured noise per {field}", columns, rows, right=columns[1:], sections=True
+            )
 
 
 app.command("train")(train_command)

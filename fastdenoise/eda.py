@@ -2,8 +2,12 @@
 
 SIDD scene folders are named ``<instance>_<scene>_<phone>_<ISO>_<shutter>_<temperature>_<L|N|H>``
 (e.g. ``0001_001_S6_00100_00060_3200_L``). NIND carries the ISO in its file names; RENOIR
-pairs are counted per batch folder. For every pair the noise is measured, not only counted:
-PSNR of noisy against ground truth, and the noise sigma estimated on the noisy image alone.
+pairs are counted per batch folder. ``noisy/`` + ``gt/`` folders (the layout ``bench`` and
+``train`` accept) and PolyU's ``*_real``/``*_mean`` pairs, in such folders or side by side,
+are read too; PolyU names say ``<camera>_<f-number>_<shutter 1/N s>_<ISO>_<scene>_<crop>``
+(``Canon5D2_5_160_3200_chair_11_real``), so the camera goes where SIDD has its phone.
+For every pair the noise is measured, not only counted: PSNR of noisy against ground truth,
+and the noise sigma estimated on the noisy image alone.
 """
 
 from __future__ import annotations
@@ -17,7 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from fastdenoise.analyze import analysis_plane, estimate_sigma
-from fastdenoise.datasets import _nind_iso, nind_pairs, read_image, renoir_pairs, sidd_pairs
+from fastdenoise.datasets import (
+    _nind_iso,
+    folder_pairs,
+    list_images,
+    nind_pairs,
+    read_image,
+    renoir_pairs,
+    sidd_pairs,
+)
 from fastdenoise.evaluate import scores
 
 SIDD_PHONES = {
@@ -31,6 +43,11 @@ SIDD_BRIGHTNESS = {"L": "low", "N": "normal", "H": "high"}
 _SIDD_NAME = re.compile(
     r"^(?P<instance>\d{4})_(?P<scene>\d{3})_(?P<phone>[A-Za-z0-9]+)_(?P<iso>\d{5})_"
     r"(?P<shutter>\d{5})_(?P<temperature>\d{4})_(?P<brightness>[LNH])$"
+)
+_POLYU_NAME = re.compile(
+    r"^(?P<camera>[A-Za-z][A-Za-z0-9]*)_(?P<aperture>\d+(?:-\d+)?)_(?P<shutter>\d+)_"
+    r"(?P<iso>\d+)_(?P<scene>.+?)_+(?P<crop>\d+)_(?P<kind>real|mean)$",
+    re.IGNORECASE,
 )
 MEASURE_CROP = 512  # pixels per side measured at the centre of each image (speed)
 
@@ -68,6 +85,45 @@ def parse_sidd_scene(name: str) -> dict[str, object] | None:
     }
 
 
+def parse_polyu_name(stem: str) -> dict[str, object] | None:
+    """Camera, shutter (the N of 1/N s), ISO and scene of a PolyU file stem, or None."""
+    match = _POLYU_NAME.match(stem)
+    if not match:
+        return None
+    return {
+        "scene": match["scene"],
+        "phone": match["camera"],
+        "iso": int(match["iso"]),
+        "shutter": int(match["shutter"]),
+    }
+
+
+def _named_record(dataset: str, noisy: Path, clean: Path) -> Record:
+    """A pair's record with what a PolyU-style name says (else its stem is the scene)."""
+    fields = parse_polyu_name(noisy.stem)
+    if fields is None:
+        return Record(dataset, noisy.stem, str(noisy), str(clean))
+    return Record("PolyU", noisy=str(noisy), clean=str(clean), **fields)  # type: ignore[arg-type]
+
+
+def folder_records(root: Path) -> list[Record]:
+    """``noisy/`` + ``gt/`` (or clean/, target/...) folders, as ``bench`` and ``train`` read."""
+    return [_named_record(root.name, noisy, clean) for noisy, clean in folder_pairs(root)]
+
+
+def polyu_records(root: Path) -> list[Record]:
+    """PolyU's ``*_real`` (noisy) and ``*_mean`` (ground truth) files side by side."""
+    files = list_images(root) if root.is_dir() else []
+    means = {p.stem[: -len("_mean")].lower(): p for p in files if p.stem.lower().endswith("_mean")}
+    records = []
+    for path in files:
+        if path.stem.lower().endswith("_real"):
+            clean = means.get(path.stem[: -len("_real")].lower())
+            if clean is not None:
+                records.append(_named_record(root.name, path, clean))
+    return records
+
+
 def sidd_records(root: Path) -> list[Record]:
     records = []
     for noisy, clean in sidd_pairs(root):
@@ -95,20 +151,39 @@ def renoir_records(root: Path) -> list[Record]:
 
 LAYOUTS: dict[str, Callable[[Path], list[Record]]] = {
     "sidd": sidd_records,
+    "folders": folder_records,
+    "polyu": polyu_records,
     "nind": nind_records,
     "renoir": renoir_records,
 }
 
 
 def collect(root: Path, layout: str = "auto") -> list[Record]:
-    """Records of a dataset folder in a named layout, or the first layout that finds pairs."""
-    if layout != "auto":
-        return LAYOUTS[layout](root)
-    for finder in LAYOUTS.values():
+    """Records of a dataset folder in a named layout, or the first layout that finds pairs.
+
+    Raises ValueError (one line) when the folder is missing or nothing matches.
+    """
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a folder")
+    finders = LAYOUTS if layout == "auto" else {layout: LAYOUTS[layout]}
+    for finder in finders.values():
         records = finder(root)
         if records:
             return records
-    raise ValueError(f"no SIDD, NIND or RENOIR pairs found under {root}")
+    names = ", ".join(finders)
+    raise ValueError(
+        f"no noisy/clean pairs found under {root} in layout {names} (SIDD scene folders, "
+        "noisy/ + gt/ folders, PolyU *_real/*_mean files, NIND ISO names, RENOIR batches)"
+    )
+
+
+def sort_key(value: object) -> tuple[int, float, str]:
+    """Order for table rows: numbers numerically (ISO 100 < 800 < 3200), then text, None last."""
+    if value is None:
+        return (2, 0.0, "")
+    if isinstance(value, int | float):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
 
 
 def _centre(image: np.ndarray) -> np.ndarray:
@@ -155,7 +230,7 @@ def noise_by(records: list[Record], field: str) -> dict[object, dict[str, float]
             "psnr": mean([r.psnr for r in group]),
             "sigma": mean([r.sigma for r in group]),
         }
-        for key, group in sorted(groups.items(), key=lambda kv: (kv[0] is None, str(kv[0])))
+        for key, group in sorted(groups.items(), key=lambda kv: sort_key(kv[0]))
     }
 
 
@@ -177,7 +252,7 @@ def write_plots(records: list[Record], folder: Path) -> list[Path]:
         tally = counts(records, field)
         if len(tally) <= 1 and None in tally:
             continue
-        keys = sorted(tally, key=lambda k: (k is None, k if isinstance(k, int) else str(k)))
+        keys = sorted(tally, key=sort_key)
         figure, axes = plt.subplots(figsize=(7, 3.5), dpi=110)
         axes.bar([str(k) for k in keys], [tally[k] for k in keys], color="#4c72b0")
         axes.set_title(f"pairs per {field}")

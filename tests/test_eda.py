@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +105,50 @@ def test_parse_sidd_scene():
 
 def test_not_a_dataset_is_a_usage_error(tmp_path):
     assert runner.invoke(app, ["eda", str(tmp_path)]).exit_code == 2
+
+
+POLYU = {  # camera_aperture_shutter_ISO_scene_crop, as in PolyU's CroppedImages
+    "Canon5D2_5_160_3200_chair_11": 12,
+    "Canon80D_8_8_800_GO_1": 6,
+    "NikonD800_4-5_160_100_classroom_3": 3,
+    "Sony_4-5_125_3200_plant__4": 12,
+}
+
+
+def test_polyu_noisy_gt_folders(tmp_path, rng):
+    root = tmp_path / "PolyU_crops"
+    for folder in ("noisy", "gt"):
+        (root / folder).mkdir(parents=True)
+    for stem, sigma in POLYU.items():
+        _pair(root / "noisy", f"{stem}_real", f"../gt/{stem}_mean", sigma, rng)
+    result = runner.invoke(app, ["eda", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    records = {Path(r["noisy"]).name: r for r in json.loads(result.stdout)}
+    chair = records["Canon5D2_5_160_3200_chair_11_real.PNG"]
+    assert (chair["phone"], chair["iso"], chair["shutter"]) == ("Canon5D2", 3200, 160)
+    assert chair["scene"] == "chair" and chair["dataset"] == "PolyU"
+    assert records["Sony_4-5_125_3200_plant__4_real.PNG"]["scene"] == "plant"
+    assert chair["psnr"] < records["NikonD800_4-5_160_100_classroom_3_real.PNG"]["psnr"]
+
+
+def test_polyu_flat_folder_and_numeric_order(tmp_path, rng):
+    root = tmp_path / "CroppedImages"
+    root.mkdir()
+    for stem, sigma in POLYU.items():
+        _pair(root, f"{stem}_real", f"{stem}_mean", sigma, rng)
+    result = runner.invoke(app, ["eda", str(root), "--no-measure"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    start = lines.index("# pairs per iso")
+    assert [line.split("\t")[0] for line in lines[start + 2 : start + 5]] == ["100", "800", "3200"]
+    start = lines.index("# pairs per shutter")
+    assert [line.split("\t")[0] for line in lines[start + 2 : start + 5]] == ["8", "125", "160"]
+
+
+def test_layout_that_matches_nothing_is_one_line(tmp_path):
+    (tmp_path / "holiday").mkdir()
+    for layout in ("auto", "sidd", "folders"):
+        result = runner.invoke(app, ["eda", str(tmp_path / "holiday"), "--layout", layout])
+        assert result.exit_code == 2, (layout, result.output)
+        assert "Traceback" not in result.output and "error" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
