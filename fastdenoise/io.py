@@ -316,7 +316,7 @@ def _clean_exif(exif: Image.Exif) -> bytes | None:
     """EXIF reduced to descriptive IFD0 tags + Exif/GPS sub-IFDs, orientation 1; or None."""
     clean = Image.Exif()
     for tag in _EXIF_IFD0_TAGS:
-        if tag in exif:
+        if tag in exif and not _is_layout_description(tag, exif[tag]):
             clean[tag] = exif[tag]
     for tag in _EXIF_SUB_IFDS:
         sub = exif.get_ifd(tag)
@@ -325,6 +325,12 @@ def _clean_exif(exif: Image.Exif) -> bytes | None:
     if _ORIENTATION_TAG in exif:
         clean[_ORIENTATION_TAG] = 1
     return clean.tobytes() if len(clean) else None
+
+
+def _is_layout_description(tag: int, value: object) -> bool:
+    """tifffile's JSON shape or ImageJ's header in ImageDescription: container layout."""
+    text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    return tag == 0x010E and text.lstrip().startswith(('{"shape"', "ImageJ="))
 
 
 def _png_bit_depth(head: bytes) -> int:
@@ -417,7 +423,7 @@ _COLOUR_SAMPLES = {
     _PHOTOMETRIC.PALETTE: 1,
     _PHOTOMETRIC.SEPARATED: 4,
 }
-_TIFF_ICC, _TIFF_EXIF, _TIFF_GPS = 34675, 34665, 34853
+_TIFF_ICC = 34675
 
 
 def _read_tiff(stream: BinaryIO, limits: Limits) -> Picture:
@@ -437,11 +443,11 @@ def _read_tiff(stream: BinaryIO, limits: Limits) -> Picture:
         pixels, alpha = _tiff_samples(page, _samples_last(array, page.axes), notes)
         orientation = _tiff_tag(page, _ORIENTATION_TAG, 1)
         icc = _tiff_tag(page, _TIFF_ICC, None)
-        has_exif = _TIFF_EXIF in page.tags or _TIFF_GPS in page.tags
+        has_exif = any(tag in page.tags for tag in (*_EXIF_IFD0_TAGS, *_EXIF_SUB_IFDS))
     if page.photometric in (_PHOTOMETRIC.SEPARATED, _PHOTOMETRIC.YCBCR) and icc:
         icc = None
         notes.append(f"{page.photometric.name} ICC profile not copied (pixels converted to RGB)")
-    exif = _tiff_exif(stream, notes) if has_exif else None
+    exif = _tiff_exif(stream, notes if has_exif else [])
     orientation = int(orientation) if isinstance(orientation, int) and 1 <= orientation <= 8 else 1
     pixels, alpha = _apply_orientation(pixels, alpha, orientation)
     return Picture(pixels, alpha, "TIFF", exif, bytes(icc) if icc else None, notes)
@@ -703,8 +709,18 @@ def encode_image(
 def _note_lost_metadata(picture: Picture, fmt: str, dtype: np.dtype, notes: list[str]) -> None:
     if fmt == "BMP" and (picture.exif or picture.icc):
         notes.append("EXIF/ICC not copied (BMP carries no metadata)")
-    elif fmt == "TIFF" and dtype != np.uint8 and picture.exif:
+    elif fmt == "TIFF" and dtype != np.uint8 and _exif_is_substantial(picture.exif):
         notes.append(f"EXIF not copied ({dtype} TIFF is written by tifffile, without EXIF)")
+
+
+def _exif_is_substantial(exif: bytes | None) -> bool:
+    """EXIF holding more than orientation, resolution and the writing software."""
+    if not exif:
+        return False
+    routine = {_ORIENTATION_TAG, 0x011A, 0x011B, 0x0128, 0x0131}
+    loaded = Image.Exif()
+    loaded.load(exif)
+    return bool(set(loaded) - routine)
 
 
 def _convert_depth(array: np.ndarray, dtype: type) -> np.ndarray:

@@ -42,6 +42,7 @@ from fastdenoise.tiler import DEFAULT_TILE, run_tiled
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 _POLL_S = 0.05  # how long a queue operation waits before it looks at the run's state again
+_INTERRUPT_GRACE_S = 10.0  # after a signal, how long a stage may take to finish its item
 
 
 @dataclass
@@ -344,10 +345,16 @@ class _Run:
         finally:
             self.writer_gone.set()
 
-    def wait_for(self, *threads: threading.Thread) -> None:
-        """Join threads in short slices, so signals still reach the main thread."""
+    def wait_for(self, *threads: threading.Thread, grace_s: float | None = None) -> None:
+        """Join threads in short slices, so signals still reach the main thread.
+
+        With ``grace_s`` (after an interrupt) a stage stuck in its item (a write to a hung
+        network disk) is abandoned after that long: the process exits anyway, and at worst a
+        hidden temporary file is left, which later runs ignore.
+        """
+        deadline = None if grace_s is None else time.monotonic() + grace_s
         for thread in threads:
-            while thread.is_alive():
+            while thread.is_alive() and (deadline is None or time.monotonic() < deadline):
                 thread.join(_POLL_S)
 
     def account_for(self, jobs: list[Job], interrupted: bool) -> None:
@@ -392,7 +399,8 @@ def run_pipeline(
     finally:
         run.compute_done.set()
         try:
-            run.wait_for(writer, reader)
+            grace = _INTERRUPT_GRACE_S if report.interrupted else None
+            run.wait_for(writer, reader, grace_s=grace)
         except (KeyboardInterrupt, Interrupted):  # a second signal: stop waiting
             run.stop.set()
             report.interrupted = True
