@@ -6,15 +6,27 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from fastdenoise.bench import add_noise, parse_noise
+from fastdenoise import methods
+from fastdenoise.bench import (
+    GRAY_LABEL,
+    WARMUP_SIDE,
+    Sample,
+    add_noise,
+    bench_method,
+    default_sets,
+    label,
+    parse_noise,
+)
 from fastdenoise.cli import app
 from fastdenoise.evaluate import awgn
+from fastdenoise.methods import Denoiser, Method, Param, TilePlan
 
 runner = CliRunner()
 
@@ -150,3 +162,61 @@ def test_error_structure_tells_cast_blotches_and_grain_apart() -> None:
     assert grainy["std"] == pytest.approx(10, abs=0.2)
     assert grainy["low"][0] < 0.5 < blotchy["low"][2]
     assert blotchy["low"][2] > 0.6 * blotchy["std"]
+
+
+class _Recorder(Denoiser):
+    """A test-only model that records each call's tile shape and builds (a class-level log)."""
+
+    plan = TilePlan(halo=0)
+    name = "test-recorder:v1"
+    calls: ClassVar[list[tuple[int, ...]]] = []
+    builds: ClassVar[list[str]] = []
+
+    def __init__(self, device: str = "auto", variant: str = "v1") -> None:
+        type(self).builds.append(variant)
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        type(self).calls.append(tile.shape)
+        return tile.copy()
+
+
+methods.register(
+    Method("test-recorder", "model", "records calls", _Recorder, (Param("variant", "v1", "v"),))
+)
+
+
+def test_bench_warms_each_method_up_before_timing_it():
+    _Recorder.calls.clear()
+    _Recorder.builds.clear()
+    clean = np.full((100, 90, 3), 128, np.uint8)
+    samples = [Sample(str(i), clean, add_noise(clean, "gaussian", 25, i)) for i in range(2)]
+    row, outputs = bench_method("test-recorder", samples, "gaussian 25", tile=None)
+    assert _Recorder.builds == ["v1"]  # built once, by the warm-up
+    # the first call is the warm-up crop, then one timed call per image at full size
+    assert _Recorder.calls == [(WARMUP_SIDE, WARMUP_SIDE, 3), (100, 90, 3), (100, 90, 3)]
+    assert len(outputs) == 2 and row.startup_s > 0 and row.megapixels_per_s > 0
+    assert row.method == "test-recorder:v1"  # the name the model gives itself
+
+
+def test_model_rows_name_their_variant():
+    assert label("mwcnn", "mwcnn:real") == "mwcnn:real"
+    assert label("mwcnn:tta=true", "mwcnn:real") == "mwcnn:real,tta=true"
+    assert label("mwcnn:variant=gaussian", "mwcnn:gaussian") == "mwcnn:gaussian"
+    assert label("median:size=5", "median") == "median:size=5"  # filters: the spec as given
+
+
+def test_cli_rows_carry_startup_and_variant(clean_dir):
+    result = runner.invoke(
+        app, ["bench", "test-recorder", "--data", str(clean_dir), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["method"] == "test-recorder:v1" and row["startup_s"] > 0
+
+
+def test_default_set_keeps_colour_and_gray_apart():
+    sets = default_sets([("gaussian", 25.0)], limit=1)
+    assert [name for name, _ in sets] == ["gaussian 25", "gaussian 25" + GRAY_LABEL]
+    colour, gray = (samples for _, samples in sets)
+    assert all(s.clean.shape[2] == 3 for s in colour)
+    assert all(s.clean.shape[2] == 1 for s in gray)
