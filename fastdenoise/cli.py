@@ -232,6 +232,13 @@ def run(
         int | None,
         typer.Option("-j", "--threads", help="CPU threads for filters and models."),
     ] = None,
+    base: Annotated[
+        Path | None,
+        typer.Option(
+            help="Files listed one by one (stdin '-') keep their path below this folder "
+            "under -o (default for '-': the current directory)."
+        ),
+    ] = None,
 ) -> None:
     """Denoise files and directories.
 
@@ -272,7 +279,9 @@ def run(
         check_name_template(name)
         specs = _read_stdin_list() if inputs == ["-"] else inputs
         naming = Naming(output, name, suffix, fmt, method.name)
-        jobs = single_file_output(output, specs, plan_jobs(specs, naming, shard_spec), fmt)
+        from_list = base if base is not None else (Path() if inputs == ["-"] else None)
+        planned = plan_jobs(specs, naming, shard_spec, base=from_list)
+        jobs = single_file_output(output, specs, planned, fmt)
         denoiser = None if dry_run else method.build(device=device, **params)
         if threads is not None:
             limit_threads(threads)  # again: building may have loaded Numba or torch

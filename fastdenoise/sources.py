@@ -106,27 +106,56 @@ def _walk(root: Path, exclude: Path | None) -> Iterable[tuple[Path, str | None]]
                 yield path, _special(path)
 
 
+def _inside(path: Path, folder: Path | None) -> bool:
+    """Whether ``path`` lies in ``folder`` (a resolved path); the file itself is not followed."""
+    if folder is None:
+        return False
+    where = path.parent.resolve() / path.name
+    return folder == where or folder in where.parents
+
+
+def _relative_to_base(path: Path, base: Path) -> tuple[Path, str | None]:
+    """A listed file's path below ``base`` (no symlinks followed), or a problem if outside."""
+    try:
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(base)), None
+    except ValueError:
+        return Path(path.name), f"not below {base}; give --base a folder that holds it"
+
+
 def expand(
-    specs: Iterable[str], exclude: Path | None = None
+    specs: Iterable[str], exclude: Path | None = None, base: Path | None = None
 ) -> list[tuple[Path, Path, str | None]]:
-    """Expand input specs to ``(file, path relative to its input root, problem)`` triples."""
+    """Expand input specs to ``(file, path relative to its input root, problem)`` triples.
+
+    Files inside ``exclude`` (the output folder) are never taken from a folder, a pattern or
+    a list (a file named on the command line is the user's choice). A file named on its own
+    keeps its path relative to ``base`` when given (stdin lists: the current directory), so
+    ``a/x.tif`` and ``b/x.tif`` stay apart; without ``base`` only its name is kept.
+    """
     found: list[tuple[Path, Path, str | None]] = []
     for spec in specs:
         path = Path(spec)
         if _GLOB_CHARS & set(spec) and not path.exists():
             root = _glob_root(path)
             matches = sorted(Path(m) for m in glob.glob(spec, recursive=True))
-            files = [m for m in matches if not m.is_dir() and _is_candidate(m)]
+            files = [
+                m
+                for m in matches
+                if not m.is_dir() and _is_candidate(m) and not _inside(m, exclude)
+            ]
             if not files:
                 found.append((path, Path(path.name), "no image matches this pattern"))
             found.extend((m, m.relative_to(root), _special(m)) for m in files)
         elif path.is_dir():
             found.extend((f, f.relative_to(path), why) for f, why in _walk(path, exclude))
+        elif base is not None and _inside(path, exclude):
+            continue  # a listed file inside -o: an earlier run's output
         else:
             problem = _special(path)
             if not path.exists():
                 problem = "dangling symlink" if path.is_symlink() else "no such file"
-            found.append((path, Path(path.name), problem))
+            relative, outside = _relative_to_base(path, base) if base else (Path(path.name), None)
+            found.append((path, relative, problem or outside))
     return found
 
 
@@ -143,10 +172,14 @@ def plan_jobs(
     specs: Iterable[str],
     naming: Naming,
     shard: tuple[int, int] | None = None,
+    base: Path | None = None,
 ) -> list[Job]:
-    """Turn input specs into jobs, marking the ones that must not run."""
+    """Turn input specs into jobs, marking the ones that must not run.
+
+    ``base``: files named one by one (a stdin list) keep their tree relative to it.
+    """
     out_root = naming.out_dir.resolve()
-    expanded = expand(specs, exclude=out_root)
+    expanded = expand(specs, exclude=out_root, base=base)
     unique: dict[Path, tuple[Path, Path, str | None]] = {}
     for source, relative, problem in expanded:
         unique.setdefault(source.absolute(), (source, relative, problem))

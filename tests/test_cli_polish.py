@@ -264,3 +264,80 @@ def test_export_takes_the_method_spec():
     assert other.exit_code == 2 and "variant and weights" in other.stderr
     unknown = invoke("export", "-m", "mwcnn:variant=nope")
     assert unknown.exit_code == 2 and "nope" in unknown.stderr
+
+
+# --- item 3: stdin lists keep the folder tree; nothing is read back from -o -------------------
+
+
+def test_stdin_list_keeps_the_tree_relative_to_cwd(tmp_path, rng, monkeypatch):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(noisy_rgb(rng)).save(tmp_path / folder / "x.png")
+    monkeypatch.chdir(tmp_path)
+    listing = "a/x.png\n./b/x.png\n"
+    first = invoke("run", "-", "-o", "clean", "-m", "test-box", "-q", stdin=listing)
+    assert first.exit_code == 0, first.output
+    assert outputs(tmp_path / "clean") == ["a/x.png", "b/x.png"]
+    # a second run over everything (find . -name '*.png') never reads its own outputs back
+    everything = "\n".join(str(p.relative_to(tmp_path)) for p in sorted(tmp_path.rglob("*.png")))
+    again = invoke(
+        "run",
+        "-",
+        "-o",
+        "clean",
+        "-m",
+        "test-box",
+        "--skip-existing",
+        "--json",
+        "-q",
+        stdin=everything,
+    )
+    assert again.exit_code == 0, again.output
+    report = json.loads(again.stdout)
+    assert report["files"] == {"total": 2, "ok": 0, "failed": 0, "skipped": 2}
+    assert outputs(tmp_path / "clean") == ["a/x.png", "b/x.png"]
+
+
+def test_stdin_list_with_base(tmp_path, rng):
+    shoot = tmp_path / "shoot"
+    (shoot / "day1").mkdir(parents=True)
+    Image.fromarray(noisy_rgb(rng)).save(shoot / "day1" / "x.png")
+    listing = f"{shoot / 'day1' / 'x.png'}\n"
+    out = tmp_path / "out"
+    result = invoke(
+        "run", "-", "-o", str(out), "--base", str(shoot), "-m", "test-box", "-q", stdin=listing
+    )
+    assert result.exit_code == 0, result.output
+    assert outputs(out) == ["day1/x.png"]
+    outside = invoke(
+        "run",
+        "-",
+        "-o",
+        str(out),
+        "--base",
+        str(shoot / "day1" / "none"),
+        "-m",
+        "test-box",
+        "-q",
+        stdin=listing,
+    )
+    assert outside.exit_code == 1 and "--base" in outside.stderr
+
+
+def test_glob_never_takes_files_inside_the_output(photo_dir):
+    out = photo_dir / "clean"
+    first = invoke("run", str(photo_dir / "**" / "*.png"), "-o", str(out), "-m", "test-box", "-q")
+    assert first.exit_code == 0, first.output
+    again = invoke(
+        "run",
+        str(photo_dir / "**" / "*.png"),
+        "-o",
+        str(out),
+        "-m",
+        "test-box",
+        "-q",
+        "--dry-run",
+        "--json",
+    )
+    sources = [row["source"] for row in json.loads(again.stdout)["plan"]]
+    assert sorted(Path(s).name for s in sources) == ["a.png", "c.png"]

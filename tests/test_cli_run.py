@@ -118,10 +118,13 @@ def test_stdin_list_glob_format_and_suffix(photo_dir, tmp_path):
     out = tmp_path / "out"
     listing = f"{photo_dir / 'a.png'}\n{photo_dir / 'sub' / 'c.png'}\n"
     result = run(
-        "-", "-o", str(out), "-m", "test-box", "-q", "-f", "tif", "--suffix", "_dn", stdin=listing
+        "-",
+        *("-o", str(out), "--base", str(photo_dir), "-m", "test-box", "-q"),
+        *("-f", "tif", "--suffix", "_dn"),
+        stdin=listing,
     )
     assert result.exit_code == 0, result.output
-    assert outputs(out) == ["a_dn.tif", "c_dn.tif"]
+    assert outputs(out) == ["a_dn.tif", "sub/c_dn.tif"]  # the tree below --base is kept
     globbed = run(
         str(photo_dir / "**" / "*.png"), "-o", str(tmp_path / "g"), "-m", "test-box", "-q"
     )
