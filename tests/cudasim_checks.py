@@ -1,24 +1,42 @@
-"""The filter correctness checks against the CUDA kernels, run under the CUDA simulator.
+"""The filter correctness checks against the CUDA kernels, under the simulator or on a GPU.
 
-Collected only by tests/test_cuda_kernels.py, which starts a separate pytest with
-``NUMBA_ENABLE_CUDASIM=1`` (the variable must be set before Numba is imported). The simulator
-runs every CUDA thread in Python, so the images are tiny.
+Collected by tests/test_cuda_kernels.py, which starts a separate pytest with
+``NUMBA_ENABLE_CUDASIM=1`` (the variable must be set before Numba is imported; the simulator
+runs every CUDA thread in Python, so the images are tiny), and by bench/gpu_check.py on a real
+NVIDIA GPU with ``FASTDENOISE_CUDA_DEVICE=1`` (and the simulator off).
 """
 
 from __future__ import annotations
+
+import os
 
 import numba
 import pytest
 
 from tests import _filter_checks as checks
 
-if not numba.config.ENABLE_CUDASIM:
-    pytest.skip("run with NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
+ON_DEVICE = os.environ.get("FASTDENOISE_CUDA_DEVICE") == "1"
+
+if not (numba.config.ENABLE_CUDASIM or ON_DEVICE):
+    pytest.skip(
+        "run with NUMBA_ENABLE_CUDASIM=1, or FASTDENOISE_CUDA_DEVICE=1 on a GPU",
+        allow_module_level=True,
+    )
 
 DEVICE = "cuda"
 
 
-def test_auto_picks_the_simulated_gpu():
+def test_runs_where_asked():
+    """On the device run, these checks must reach the real GPU, not the simulator."""
+    from numba import cuda
+
+    assert cuda.is_available()
+    if ON_DEVICE:
+        assert not numba.config.ENABLE_CUDASIM, "FASTDENOISE_CUDA_DEVICE=1 with the simulator on"
+        assert not cuda.get_current_device().__class__.__module__.startswith("numba.cuda.simulator")
+
+
+def test_auto_picks_the_gpu():
     from fastdenoise.kernels import resolve_device
 
     assert resolve_device("auto") == "cuda"
