@@ -142,9 +142,18 @@ def estimator_loss(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return (torch.log(estimate + eps) - torch.log(truth + eps)).abs().mean()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _write_atomic(path: Path, write: Any) -> None:
+    """Write through a temporary file and rename; the file gets the umask's mode (safetensors
+    alone creates 0600 files)."""
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
+    os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
 
 

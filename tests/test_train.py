@@ -390,3 +390,13 @@ def test_helpers_without_a_process_group(monkeypatch: pytest.MonkeyPatch) -> Non
     assert distributed.init_from_env() is False  # WORLD_SIZE unset: one process
     distributed.barrier()
     distributed.teardown()
+
+
+def test_checkpoints_get_the_umask_mode(tmp_path: Path, clean_dir: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        path = Trainer(config(tmp_path / "run", clean_dir, bf16=False)).save()
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "run" / STATE).stat().st_mode & 0o777 == 0o644
