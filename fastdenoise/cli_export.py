@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -49,6 +49,26 @@ def _variant_and_weights(
     if params.get("weights"):
         weights = Path(str(params["weights"]))
     return variant, weights
+
+
+def runtime_parts(net: Any, stem: str) -> list[tuple[str, Any]]:
+    """The networks ``run`` executes for a model, each with the cache stem the runtime uses.
+
+    A noise-map-conditioned model (FDNet) runs as two engines, its estimator and its
+    conditioned denoiser (:mod:`fastdenoise.models.conditioned`); every other model as one.
+    """
+    if getattr(net, "conditioned", False):
+        from fastdenoise.models.fdnet import Conditioned, Estimator
+
+        return [(f"{stem}-estimator", Estimator(net)), (f"{stem}-denoiser", Conditioned(net))]
+    return [(stem, net)]
+
+
+def _numbered(output: Path, stem: str, count: int) -> Path:
+    """``-o`` for one of several files: the part's suffix before the extension."""
+    if count == 1:
+        return output
+    return output.with_name(f"{output.stem}-{stem.rsplit('-', 1)[-1]}{output.suffix}")
 
 
 def export(
@@ -103,10 +123,11 @@ def export(
     except (LookupError, ValueError, FileNotFoundError) as error:
         raise _fail(str(error)) from None
     stem = f"{model}-{meta.get('variant', weights.stem if weights else 'custom')}"
+    parts = runtime_parts(net, stem)
     if fmt == "onnx":
         from fastdenoise.engines import onnx_export
 
-        entry = onnx_export.cached_export(net, stem)
+        entries = [(name, onnx_export.cached_export(part, name)) for name, part in parts]
     else:
         try:
             import tensorrt  # noqa: F401
@@ -120,10 +141,14 @@ def export(
 
         plan = TilePlan(int(meta.get("halo", zoo.DEFAULT_HALO[model])), int(net.multiple), True)
         side = tensorrt_engine.engine_side(tile, plan)
-        shape = (1, int(net.channels), side, side)
         precision = "fp16" if fp16 else "fp32"
-        entry = tensorrt_engine.cached_engine(net, stem, shape, precision)
-    typer.echo(f"{'reused' if entry.reused else 'built'} {entry.path}")
-    if output is not None:
-        _copy_atomic(entry.path, output)
-        typer.echo(f"copied to {output}")
+        entries = []
+        for name, part in parts:
+            shape = (1, int(getattr(part, "channels", 3)), side, side)
+            entries.append((name, tensorrt_engine.cached_engine(part, name, shape, precision)))
+    for name, entry in entries:
+        typer.echo(f"{'reused' if entry.reused else 'built'} {entry.path}")
+        if output is not None:
+            target = _numbered(output, name, len(entries))
+            _copy_atomic(entry.path, target)
+            typer.echo(f"copied to {target}")
