@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import zlib
+from io import BytesIO
 from pathlib import Path
 
 import cv2
@@ -59,6 +60,19 @@ def _png16_gray_trns(path: Path, gray: np.ndarray, key: int) -> None:
         + _chunk(b"IDAT", zlib.compress(raw))
         + _chunk(b"IEND", b"")
     )
+
+
+def _jpeg_with_text_xresolution(pixels: np.ndarray) -> bytes:
+    """A JPEG whose EXIF XResolution is ASCII text instead of a rational (a broken DPI tag)."""
+    buffer = BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG")
+    entries = [(0x011A, 2, 4, b"abc\x00"), (0x0128, 3, 1, struct.pack("<HH", 2, 0))]
+    ifd = struct.pack("<H", len(entries))
+    ifd += b"".join(struct.pack("<HHI", *entry[:3]) + entry[3] for entry in entries)
+    exif = b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0)
+    app1 = b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
+    jpeg = buffer.getvalue()
+    return jpeg[:2] + app1 + jpeg[2:]
 
 
 def build_corpus(root: Path, rng: np.random.Generator) -> dict[str, dict]:
@@ -142,6 +156,8 @@ def build_corpus(root: Path, rng: np.random.Generator) -> dict[str, dict]:
     ok("bgra32.bmp", rgb8, alpha8)
     Image.fromarray(rgb8).save(root / "lossless.webp", lossless=True)
     ok("lossless.webp", rgb8)
+    (root / "broken_dpi.jpg").write_bytes(_jpeg_with_text_xresolution(rgb8))
+    ok("broken_dpi.jpg", None, note="EXIF unreadable")
     Image.fromarray(rgb8).save(root / LONG_NAME)
     ok(LONG_NAME, rgb8)
 
@@ -316,8 +332,6 @@ def test_output_check_refuses_a_broken_encoding(tmp_path, rng, monkeypatch):
     src = _folder(tmp_path / "in", 2, rng)
 
     def sideways(picture: Picture, fmt: str, quality: int = 95, notes=None) -> bytes:
-        from io import BytesIO
-
         buffer = BytesIO()
         Image.fromarray(np.swapaxes(picture.pixels, 0, 1)[:, :3]).save(buffer, format="PNG")
         return buffer.getvalue()
