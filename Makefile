@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean gpu-check
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+## gpu-check: on an NVIDIA machine, its own venv (CUDA torch, GPU extras), then every GPU check
+gpu-check:
+	bash bench/gpu_check.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

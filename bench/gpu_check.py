@@ -1106,6 +1106,12 @@ def run_stages(ctx: Context, names: tuple[str, ...]) -> list[StageResult]:
         if name not in names:
             continue
         need, reserve = STAGE_NEEDS[name], reserve_after(name, names)
+        no_gpu = [r for r in results if r.name == "versions" and r.status == FAIL]
+        if no_gpu:  # every later stage needs the GPU that the versions stage did not find
+            result = StageResult(name, SKIP, note="skipped: no usable GPU (see versions)")
+            log(f"stage {name}: {result.note}")
+            results.append(result)
+            continue
         if name != "versions" and not ctx.budget.allows(need, reserve):
             result = StageResult(name, SKIP, note="skipped: " + ctx.budget.why_not(need, reserve))
             log(f"stage {name}: {result.note}")

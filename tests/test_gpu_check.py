@@ -227,3 +227,13 @@ def test_export_prebuilds_every_file_the_runtime_uses(arch: str, tmp_path: Path)
     image = gc.gaussian_noisy(gc.scene(40, 48, 3), 25, 0)
     assert gc.run_model(denoiser, image).shape == image.shape
     assert gc.cache_files(folder, ".onnx") == before, "the runtime exported again"
+
+
+def test_no_gpu_skips_every_later_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(
+        gc.STAGE_FUNCTIONS, "versions", lambda ctx: gc.StageResult("versions", gc.FAIL)
+    )
+    ctx = gc.Context(gc.Budget(480), False, tmp_path, tmp_path, names=("versions", "engines"))
+    results = gc.run_stages(ctx, ctx.names)
+    assert [(r.name, r.status) for r in results] == [("versions", "fail"), ("engines", "skip")]
+    assert "no usable GPU" in results[1].note and gc.exit_code(results) == 1
