@@ -480,6 +480,15 @@ def stage_versions(ctx: Context) -> StageResult:
 # --------------------------------------------------------------------------- stage: cuda tests
 
 
+def importable(module: str) -> bool:
+    """Whether ``module`` imports (TensorRT can be installed yet fail to load its libraries)."""
+    try:
+        __import__(module)
+    except Exception:
+        return False
+    return True
+
+
 def device_test_ids_present(ids: tuple[str, ...] = DEVICE_TESTS, root: Path = ROOT) -> list[str]:
     """The device test ids whose file or function is missing (checked as text, no import)."""
     missing = []
@@ -497,7 +506,11 @@ def stage_cuda_tests(ctx: Context) -> StageResult:
     if missing:
         result.status, result.note = FAIL, f"device tests not found: {', '.join(missing)}"
         return result
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *DEVICE_TESTS]
+    tests, not_run = list(DEVICE_TESTS), ""
+    if not ctx.dry_run and not importable("tensorrt"):  # it would skip, and a skip fails here
+        tests = [t for t in tests if "tensorrt" not in t]
+        not_run = "; TensorRT test not run (tensorrt not importable)"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]
     if ctx.dry_run:
         result.note = "would run: " + " ".join(command[1:])
         result.data["command"] = command[1:]
@@ -510,10 +523,13 @@ def stage_cuda_tests(ctx: Context) -> StageResult:
         )
         output = done.stdout + done.stderr
     except subprocess.TimeoutExpired as error:
-        output = f"{error.stdout or ''}\ntimed out after {timeout:.0f}s"
+        partial = error.stdout or b""
+        partial = partial.decode(errors="replace") if isinstance(partial, bytes) else partial
+        output = f"{partial}\ntimed out after {timeout:.0f}s"
     counts = parse_pytest_summary(output)
     ok, note = pytest_verdict(counts)
-    result.status, result.note = (PASS if ok else FAIL), note
+    result.status = FAIL if not ok else (SKIP if not_run else PASS)
+    result.note = note + not_run
     result.data = {"counts": counts, "tail": output[-3000:]}
     if not ok:
         print(output[-3000:], flush=True)
@@ -628,13 +644,13 @@ def time_call(call: Callable[[], Any], repeats: int = 2) -> float:
 
 def stage_filter_speed(ctx: Context) -> StageResult:
     result = StageResult("filter-speed")
-    gpu_side, cpu_side = (96, 96) if ctx.dry_run else (4096, 2048)
+    gpu_side, cpu_side = (96, 96) if ctx.dry_run else (4096, 1024)  # CPU: 1 MP, slow filters
     gpu_image = gaussian_noisy(scene(gpu_side, gpu_side, 3), 25, 6)
     cpu_image = gpu_image[:cpu_side, :cpu_side]
     device = "cpu" if ctx.dry_run else "cuda"
     for name, params in DRY_FILTER_CASES if ctx.dry_run else filter_cases():
         row: dict[str, Any] = {"filter": name, "settings": settings_text(params)}
-        cpu_s = time_call(lambda n=name, p=params: run_filter(n, p, cpu_image, "cpu", 512))
+        cpu_s = time_call(lambda n=name, p=params: run_filter(n, p, cpu_image, "cpu", 512), 1)
         row["cpu_mps"] = round(megapixels_per_second(cpu_side * cpu_side, cpu_s), 3)
         for label, tile in (("gpu_mps_tile512", 512), ("gpu_mps_whole", 0)):
             seconds = time_call(
