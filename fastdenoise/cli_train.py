@@ -91,7 +91,10 @@ def train(
     warmup: Annotated[int, typer.Option(help="Linear warm-up steps.")] = 500,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 1e-4,
     grad_clip: Annotated[float, typer.Option(help="Clip gradient norm (0 = off).")] = 0.0,
-    loss: Annotated[str, typer.Option(help="l1, charbonnier, mse or psnr.")] = "l1",
+    loss: Annotated[
+        str,
+        typer.Option(help="l1, charbonnier, mse, psnr or psnr50 (PSNR capped at 50 dB per patch)."),
+    ] = "l1",
     lowpass: Annotated[
         float, typer.Option(help="Weight of an L1 loss on 8x8 averages (against colour casts).")
     ] = 0.0,

@@ -110,7 +110,8 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def loss_fn(name: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``l1``, ``charbonnier`` (eps 1e-3), ``mse`` or ``psnr`` (mean of -PSNR per patch)."""
+    """``l1``, ``charbonnier`` (eps 1e-3), ``mse``, ``psnr`` (mean of -PSNR per patch) or
+    ``psnr50`` (the same, each patch's PSNR capped near 50 dB)."""
     diff = out - target
     if name == "l1":
         return diff.abs().mean()
@@ -118,10 +119,13 @@ def loss_fn(name: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return torch.sqrt(diff * diff + 1e-6).mean()
     if name == "mse":
         return (diff * diff).mean()
-    if name == "psnr":
+    if name in ("psnr", "psnr50"):
+        # psnr50 floors each patch's MSE at 50 dB: near-clean patches, whose MSE can reach
+        # ~0, would otherwise take almost all of the 1/MSE-weighted gradient
+        floor = 1e-5 if name == "psnr50" else 1e-10
         mse = (diff * diff).flatten(1).mean(1)
-        return (10.0 * torch.log10(mse + 1e-10)).mean()
-    raise ValueError(f"unknown loss {name!r}; use l1, charbonnier, mse or psnr")
+        return (10.0 * torch.log10(mse + floor)).mean()
+    raise ValueError(f"unknown loss {name!r}; use l1, charbonnier, mse, psnr or psnr50")
 
 
 def lowpass_l1(out: torch.Tensor, target: torch.Tensor, size: int = 8) -> torch.Tensor:

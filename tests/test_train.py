@@ -123,7 +123,7 @@ def test_lr_schedule_warmup_and_cosine() -> None:
     assert lr_at(110, cfg) == pytest.approx(1e-5)
 
 
-@pytest.mark.parametrize("name", ["l1", "charbonnier", "mse", "psnr"])
+@pytest.mark.parametrize("name", ["l1", "charbonnier", "mse", "psnr", "psnr50"])
 def test_losses_are_minimal_at_the_target(name: str) -> None:
     target = torch.rand(2, 3, 8, 8)
     worse = loss_fn(name, target + 0.1 * torch.randn_like(target), target)
