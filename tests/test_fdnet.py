@@ -126,9 +126,38 @@ def test_strength_and_sigma_shape_the_map() -> None:
     assert gray(tile[:, :, :1]).shape == (8, 8, 1)
 
 
-@pytest.mark.parametrize("bad", [{"strength": -0.1}, {"strength": 4.5}, {"sigma": -1.0}])
+class _Shrink:
+    """A "denoiser" pulling each pixel towards grey by the map it is given."""
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        half = tile.shape[2] // 2
+        return tile[:, :, :half] * (1 - tile[:, :, half:])
+
+
+def test_chroma_strength_keeps_luma_of_one_and_colour_of_the_other() -> None:
+    from fastdenoise.models.conditioned import LUMA, with_luma_of
+
+    plan = methods.TilePlan()
+    tile = np.random.default_rng(3).random((6, 6, 3)).astype(np.float32)
+
+    def run(**kw: float) -> np.ndarray:
+        return ConditionedDenoiser(_Constant(0.2), _Shrink(), plan, "t", **kw)(tile)  # type: ignore[arg-type]
+
+    both, luma_only = run(strength=1.0), run(strength=1.0, chroma=0.0)
+    assert np.allclose(luma_only @ LUMA, both @ LUMA, atol=1e-6)  # luma from strength 1
+    chroma = lambda a: a - (a @ LUMA)[:, :, None]  # noqa: E731
+    assert np.allclose(chroma(luma_only), chroma(tile), atol=1e-6)  # colour untouched
+    assert not np.allclose(chroma(both), chroma(tile), atol=1e-3)
+    mixed = with_luma_of(tile, both)
+    assert np.allclose(mixed @ LUMA, both @ LUMA, atol=1e-6)
+    assert np.array_equal(run(strength=0.0, chroma=0.0), tile)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"strength": -0.1}, {"strength": 4.5}, {"sigma": -1.0}, {"chroma": 5.0}]
+)
 def test_bad_controls_are_refused_before_weights_load(tmp_path: Path, bad: dict) -> None:
-    with pytest.raises(ValueError, match=r"strength|sigma"):
+    with pytest.raises(ValueError, match=r"strength|sigma|chroma"):
         methods.get("fdnet").build(weights=str(tmp_path / "missing.safetensors"), **bad)
 
 

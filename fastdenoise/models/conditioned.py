@@ -4,7 +4,9 @@ Each tile goes through two single-input engines: the estimator (image -> noise s
 the conditioned denoiser (``image ‖ map`` -> clean image). Between them the map is replaced
 by a fixed level when the user gives ``sigma`` (non-blind, FFDNet style) and scaled by
 ``strength``: 0 returns the input untouched, below 1 keeps more grain and texture, above 1
-cleans harder.
+cleans harder. ``chroma`` sets the colour-noise strength apart from the luminance one (the two
+sliders photographers know): the tile is then denoised at both strengths and the result
+takes its luma (BT.601 Y) from the first and its colour from the second.
 """
 
 from __future__ import annotations
@@ -19,12 +21,25 @@ MAX_STRENGTH = 4.0
 MAX_SIGMA = 255.0
 
 
-def check_controls(strength: float, sigma: float) -> None:
-    """Refuse a strength outside [0, 4] or a noise level outside [0, 255] (8-bit units)."""
-    if not 0.0 <= strength <= MAX_STRENGTH:
-        raise ValueError(f"strength must be between 0 and {MAX_STRENGTH:g}, not {strength:g}")
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601 Y
+
+
+def check_controls(strength: float, sigma: float, chroma: float = -1.0) -> None:
+    """Refuse strengths outside [0, 4] (chroma -1 = same as strength) or a noise level
+    outside [0, 255] (8-bit units)."""
+    for name, value in (("strength", strength), ("chroma", chroma)):
+        if name == "chroma" and value == -1.0:
+            continue
+        if not 0.0 <= value <= MAX_STRENGTH:
+            raise ValueError(f"{name} must be between 0 and {MAX_STRENGTH:g}, not {value:g}")
     if not 0.0 <= sigma <= MAX_SIGMA:
         raise ValueError(f"sigma must be between 0 and {MAX_SIGMA:g} (8-bit units), not {sigma:g}")
+
+
+def with_luma_of(colour: np.ndarray, luma: np.ndarray) -> np.ndarray:
+    """``colour`` with its BT.601 luma replaced by that of ``luma`` (chroma kept exactly)."""
+    shift = (luma - colour) @ LUMA
+    return colour + shift[:, :, None]
 
 
 class ConditionedDenoiser(Denoiser):
@@ -39,26 +54,39 @@ class ConditionedDenoiser(Denoiser):
         strength: float = 1.0,
         sigma: float = 0.0,
         channels: int = 3,
+        chroma: float = -1.0,
     ) -> None:
-        check_controls(strength, sigma)
+        check_controls(strength, sigma, chroma)
         self.estimator, self.denoiser, self.plan, self.name = estimator, denoiser, plan, name
         self.channels = channels
         self.strength, self.sigma = float(strength), float(sigma)
+        self.chroma = self.strength if chroma == -1.0 else float(chroma)
+
+    def base_map(self, tile: np.ndarray) -> np.ndarray:
+        """The noise std map of a tile at strength 1: estimated, or the fixed ``sigma``."""
+        if self.sigma:
+            return np.full(tile.shape, np.float32(self.sigma / 255.0), np.float32)
+        return self.estimator(tile)
 
     def noise_map(self, tile: np.ndarray) -> np.ndarray:
-        """The map the denoiser gets for a tile: estimated or fixed, times ``strength``."""
-        if self.sigma:
-            level = np.float32(self.sigma / 255.0 * self.strength)
-            return np.full(tile.shape, level, np.float32)
-        estimate = self.estimator(tile)
-        return estimate * np.float32(self.strength) if self.strength != 1.0 else estimate
+        """The map the denoiser gets for a tile: the base map times ``strength``."""
+        return self.base_map(tile) * np.float32(self.strength)
+
+    def _at(self, tile: np.ndarray, base: np.ndarray, scale: float) -> np.ndarray:
+        if scale == 0.0:
+            return tile
+        return self.denoiser(np.concatenate([tile, base * np.float32(scale)], axis=2))
 
     def _run(self, tile: np.ndarray) -> np.ndarray:
-        return self.denoiser(np.concatenate([tile, self.noise_map(tile)], axis=2))
+        base = self.base_map(tile)
+        luma = self._at(tile, base, self.strength)
+        if self.chroma == self.strength or tile.shape[2] != 3:
+            return luma
+        return with_luma_of(self._at(tile, base, self.chroma), luma)
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         tile = np.asarray(tile, dtype=np.float32)
-        if self.strength == 0.0:
+        if self.strength == 0.0 and self.chroma == 0.0:
             return tile
         have = tile.shape[2]
         if have == self.channels:
@@ -72,7 +100,8 @@ class ConditionedDenoiser(Denoiser):
     def describe(self) -> str:
         level = f"sigma {self.sigma:g}" if self.sigma else "estimated noise map"
         inner = self.denoiser.describe().replace(f"{self.name}-denoiser", self.name)
-        return f"{inner}, {level}, strength {self.strength:g}"
+        chroma = f", chroma {self.chroma:g}" if self.chroma != self.strength else ""
+        return f"{inner}, {level}, strength {self.strength:g}{chroma}"
 
 
 def build(
@@ -85,16 +114,19 @@ def build(
     threads: int,
     strength: float = 1.0,
     sigma: float = 0.0,
+    chroma: float = -1.0,
 ) -> ConditionedDenoiser:
     """Engines for both halves of ``net`` (an :class:`~fastdenoise.models.fdnet.FDNet`)."""
     from fastdenoise import engines
     from fastdenoise.models.fdnet import Conditioned, Estimator
 
-    check_controls(strength, sigma)
+    check_controls(strength, sigma, chroma)
     estimator = engines.create(
         engine, Estimator(net), plan, f"{name}-estimator", device, precision, threads
     )
     denoiser = engines.create(
         engine, Conditioned(net), plan, f"{name}-denoiser", device, precision, threads
     )
-    return ConditionedDenoiser(estimator, denoiser, plan, name, strength, sigma, net.channels)
+    return ConditionedDenoiser(
+        estimator, denoiser, plan, name, strength, sigma, net.channels, chroma
+    )

@@ -126,6 +126,7 @@ def _factory(arch: str, default_variant: str) -> Any:
         shuffle: int = 1,
         strength: float = 1.0,
         sigma: float = 0.0,
+        chroma: float = -1.0,
     ) -> Denoiser:
         from fastdenoise import engines
 
@@ -134,7 +135,7 @@ def _factory(arch: str, default_variant: str) -> Any:
         if arch in CONDITIONED:
             from fastdenoise.models.conditioned import check_controls
 
-            check_controls(strength, sigma)  # before any weights are read
+            check_controls(strength, sigma, chroma)  # before any weights are read
         model, meta = load_user_weights(weights) if weights else load_variant(arch, variant)
         plan = TilePlan(
             halo=int(meta.get("halo", DEFAULT_HALO[arch])),
@@ -146,7 +147,7 @@ def _factory(arch: str, default_variant: str) -> Any:
             from fastdenoise.models import conditioned
 
             denoiser: Denoiser = conditioned.build(
-                model, plan, name, engine, device, precision, threads, strength, sigma
+                model, plan, name, engine, device, precision, threads, strength, sigma, chroma
             )
         else:
             denoiser = engines.create(engine, model, plan, name, device, precision, threads)
@@ -165,6 +166,7 @@ def _factory(arch: str, default_variant: str) -> Any:
 
 CONDITIONED_PARAMS = (
     Param("strength", 1.0, "0 = unchanged, <1 keeps grain, >1 cleans harder (0-4)", float),
+    Param("chroma", -1.0, "colour-noise strength apart from luma (-1 = same as strength)"),
     Param("sigma", 0.0, "noise level in 8-bit units instead of the estimate (0 = estimate)"),
 )
 
