@@ -36,6 +36,8 @@ def is_gray(image: np.ndarray) -> bool:
 
 
 class _Passthrough(Denoiser):
+    unchanged = True
+
     def __init__(self, reason: str) -> None:
         self.reason = reason
 

@@ -63,6 +63,7 @@ class Denoiser(ABC):
     """
 
     plan: TilePlan = TilePlan()
+    unchanged: bool = False  # True when it returns every tile as it is (the file can be copied)
 
     def prepare(self, image: np.ndarray) -> Denoiser:
         """Return a denoiser bound to one whole image (default: no per-image state).

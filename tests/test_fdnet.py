@@ -151,6 +151,8 @@ def test_chroma_strength_keeps_luma_of_one_and_colour_of_the_other() -> None:
     mixed = with_luma_of(tile, both)
     assert np.allclose(mixed @ LUMA, both @ LUMA, atol=1e-6)
     assert np.array_equal(run(strength=0.0, chroma=0.0), tile)
+    assert ConditionedDenoiser(_Constant(0.2), _Shrink(), plan, "t", strength=0.0).unchanged  # type: ignore[arg-type]
+    assert not ConditionedDenoiser(_Constant(0.2), _Shrink(), plan, "t").unchanged  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,7 @@ class ConditionedDenoiser(Denoiser):
         self.channels = channels
         self.strength, self.sigma = float(strength), float(sigma)
         self.chroma = self.strength if chroma == -1.0 else float(chroma)
+        self.unchanged = self.strength == 0.0 and self.chroma == 0.0
 
     def base_map(self, tile: np.ndarray) -> np.ndarray:
         """The noise std map of a tile at strength 1: estimated, or the fixed ``sigma``."""
