@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import struct
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -98,6 +99,26 @@ class ImageError(Exception):
     """A file that cannot be read or written as an image; the message is one line."""
 
 
+class SourceChanged(ImageError):
+    """The input file is gone or differs from the one decoded, so it cannot be copied."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The file a picture was decoded from, as it was then (to copy it later, unchanged)."""
+
+    path: Path
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path, status: os.stat_result) -> Origin:
+        """The origin of ``path`` from the ``stat`` of the descriptor it was read through."""
+        return cls(path, status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+
 @dataclass
 class Picture:
     """Decoded image: upright native pixels, optional alpha, metadata to carry over."""
@@ -109,6 +130,8 @@ class Picture:
     icc: bytes | None = None
     notes: list[str] = field(default_factory=list)  # what reading could not keep exactly
     lossless: bool = False  # the source was lossless WebP: WebP output stays lossless
+    origin: Origin | None = None  # the file read (None for pictures decoded from memory)
+    unchanged: bool = False  # the pixels are the source's, untouched (the file may be copied)
 
     @property
     def megapixels(self) -> float:
@@ -210,7 +233,9 @@ def read_image(
         if kind is not None:
             raise ImageError(f"not a regular file ({kind})")
         with _open_regular(path) as stream:
-            return decode(stream, Limits(max_pixels, max_memory))
+            picture = decode(stream, Limits(max_pixels, max_memory))
+            picture.origin = Origin.of(path, os.fstat(stream.fileno()))
+            return picture
 
 
 def decode(stream: BinaryIO, limits: Limits | None = None) -> Picture:
@@ -826,8 +851,8 @@ def temp_path_for(path: Path) -> Path:
     return path.with_name(f".{stem}{tag}")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to ``path`` through a temporary file and a rename (no partial files).
+def _replace_atomically(path: Path, fill: Callable[[BinaryIO], None]) -> None:
+    """Create ``path`` through a hidden temporary file that ``fill`` writes, then a rename.
 
     A killed process leaves the old state or the whole new file, never a partial one. There
     is no fsync per file (it cost ~0.1 s per image here); durability against power loss is
@@ -837,9 +862,38 @@ def write_atomic(path: Path, data: bytes) -> None:
     temp = temp_path_for(path)
     try:
         with open(temp, "xb") as stream:
-            stream.write(data)
+            fill(stream)
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write bytes to ``path`` atomically (temporary file + rename: no partial files)."""
+    _replace_atomically(path, lambda stream: stream.write(data))
+
+
+def copy_atomic(origin: Origin, path: Path) -> int:
+    """Copy the file ``origin`` describes to ``path`` byte for byte, atomically; its size.
+
+    The source is opened read-only (regular files only, as for reading) and must still be
+    the file that was decoded (same device, inode, size and modification time): a file
+    replaced, edited or removed since raises :class:`SourceChanged`, and nothing is written.
+    """
+    try:
+        source = _open_regular(origin.path)
+    except (OSError, ImageError):
+        raise SourceChanged("the input is gone or no longer a regular file") from None
+    with source:
+        if Origin.of(origin.path, os.fstat(source.fileno())) != origin:
+            raise SourceChanged("the input changed after it was read")
+
+        def fill(stream: BinaryIO) -> None:
+            shutil.copyfileobj(source, stream, 1 << 20)
+            if stream.tell() != origin.size:
+                raise ImageError(f"copied {stream.tell()} of {origin.size} bytes")
+
+        _replace_atomically(path, fill)
+    return origin.size

@@ -29,6 +29,8 @@ from fastdenoise.io import (
     DEFAULT_MAX_PIXELS,
     ImageError,
     Picture,
+    SourceChanged,
+    copy_atomic,
     encode_image,
     expected_layout,
     format_for,
@@ -41,6 +43,7 @@ from fastdenoise.sources import Job
 from fastdenoise.tiler import DEFAULT_TILE, run_tiled
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+COPIED_NOTE = "unchanged: copied byte for byte"
 _POLL_S = 0.05  # how long a queue operation waits before it looks at the run's state again
 _INTERRUPT_GRACE_S = 10.0  # after a signal, how long a stage may take to finish its item
 
@@ -59,6 +62,7 @@ class FileResult:
     read_s: float = 0.0
     denoise_s: float = 0.0
     write_s: float = 0.0
+    copied: bool = False  # the output is the input file, copied byte for byte (unchanged)
 
 
 @dataclass
@@ -205,10 +209,19 @@ def denoise_stage(
     tile: int | None,
     on_progress: Callable[[int], None] | None = None,
 ) -> FileResult | tuple[Picture, str, float, float]:
-    """Denoise one picture: (output picture, settings used, read_s, denoise_s), or the failure."""
+    """Denoise one picture: (output picture, settings used, read_s, denoise_s), or the failure.
+
+    A denoiser prepared as ``unchanged`` (auto's clean passthrough, strength 0) is not run:
+    the picture comes back marked ``unchanged`` so the writer may copy the source file.
+    """
     started = time.perf_counter()
     try:
         bound = denoiser.prepare(picture.pixels)
+        if bound.unchanged:
+            output = dataclasses.replace(picture, unchanged=True)
+            if on_progress is not None:
+                on_progress(picture.pixels.shape[0] * picture.pixels.shape[1])
+            return output, bound.describe(), read_s, time.perf_counter() - started
         pixels = run_tiled(picture.pixels, bound, tile=tile, on_progress=on_progress)
     except Exception as error:
         reason = failure_reason("denoising failed", error)
@@ -219,6 +232,36 @@ def denoise_stage(
     return output, bound.describe(), read_s, time.perf_counter() - started
 
 
+def can_copy(picture: Picture, fmt: str) -> bool:
+    """Whether the output may be the source file itself: pixels unchanged, same container."""
+    return picture.unchanged and picture.origin is not None and fmt == picture.format
+
+
+def _encode_and_write(job: Job, picture: Picture, fmt: str, options: PipelineOptions) -> list[str]:
+    """Encode, check and atomically write the output; the notes of what was not kept."""
+    notes = list(picture.notes)
+    encoded = encode_image(picture, fmt, options.quality, notes)
+    verify_encoded(encoded, expected_layout(picture, fmt))
+    write_atomic(job.destination, encoded)
+    return notes
+
+
+def _copy_or_encode(
+    job: Job, picture: Picture, fmt: str, options: PipelineOptions
+) -> tuple[list[str], bool]:
+    """Copy the unchanged source file; encode the decoded pixels if it changed since.
+
+    Returns the notes and whether the file was copied.
+    """
+    assert picture.origin is not None  # can_copy checked it
+    try:
+        copy_atomic(picture.origin, job.destination)
+    except SourceChanged as changed:
+        notes = _encode_and_write(job, picture, fmt, options)
+        return [*notes, f"unchanged, but encoded, not copied ({changed})"], False
+    return [COPIED_NOTE], True
+
+
 def write_stage(
     job: Job,
     picture: Picture,
@@ -227,15 +270,16 @@ def write_stage(
     denoise_s: float,
     options: PipelineOptions,
 ) -> FileResult:
-    """Encode and atomically write one output; the file's final result."""
+    """Encode (or copy, when unchanged) and atomically write one output; the file's result."""
     started = time.perf_counter()
     times = {"read_s": read_s, "denoise_s": denoise_s}
-    notes = list(picture.notes)
+    fmt = format_for(job.destination) or picture.format
+    copied = can_copy(picture, fmt)
     try:
-        fmt = format_for(job.destination) or picture.format
-        encoded = encode_image(picture, fmt, options.quality, notes)
-        verify_encoded(encoded, expected_layout(picture, fmt))
-        write_atomic(job.destination, encoded)
+        if copied:
+            notes, copied = _copy_or_encode(job, picture, fmt, options)
+        else:
+            notes = _encode_and_write(job, picture, fmt, options)
     except OSError as error:
         reason = f"cannot write {job.destination}: {error.strerror or error}"
         return FileResult(job.display, str(job.destination), FAILED, reason, **times)
@@ -251,6 +295,7 @@ def write_stage(
         notes,
         picture.megapixels,
         write_s=time.perf_counter() - started,
+        copied=copied,
         **times,
     )
 

@@ -44,6 +44,7 @@ def test_mirrors_tree_and_reports_json(photo_dir, tmp_path):
         "read_s",
         "denoise_s",
         "write_s",
+        "copied",
     }
     denoised = np.asarray(Image.open(out / "a.png"))
     assert denoised.shape == np.asarray(Image.open(photo_dir / "a.png")).shape
