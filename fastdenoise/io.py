@@ -15,9 +15,12 @@ BigTIFF), keeping the bit depth; Pillow is a fallback for 8-bit TIFF layouts tif
 decode, and what cannot be read faithfully is refused. 16-bit PNG pixels come from OpenCV
 (Pillow truncates 16-bit colour PNG to 8 bits); everything else from Pillow.
 
-Metadata carried over is metadata only: ICC, and EXIF reduced to its descriptive IFD0 tags
-plus the Exif and GPS sub-IFDs, never a TIFF container's structural tags (Pillow's
-``getexif()`` on a TIFF returns BitsPerSample, StripOffsets...).
+Metadata carried over is metadata only: ICC, XMP, IPTC-NAA, and EXIF reduced to its
+descriptive IFD0 tags plus the Exif and GPS sub-IFDs, never a TIFF container's structural tags
+(Pillow's ``getexif()`` on a TIFF returns BitsPerSample, StripOffsets...). XMP lives in PNG
+iTXt ``XML:com.adobe.xmp``, JPEG APP1, TIFF tag 700 and the WebP ``XMP`` chunk; IPTC in JPEG
+APP13 (Photoshop resource 0x0404) and TIFF tag 33723. A container that cannot hold one of
+them (BMP: none; PNG and WebP: no IPTC) drops it with a note.
 
 Size guard: before decoding, the memory the image will take through a run (native copies
 in the decoder, the queues, the output and its check, plus float32 work copies) is estimated
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import stat
 import struct
@@ -45,7 +49,7 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 import tifffile
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from fastdenoise.tiler import from_float, to_float
 
@@ -93,6 +97,17 @@ _EXIF_IFD0_TAGS = (
     0x8298,  # Copyright
 )
 _EXIF_SUB_IFDS = (0x8769, 0x8825)  # Exif, GPSInfo
+_TIFF_XMP = 700
+_TIFF_IPTC = 33723
+_IRB_IPTC = 0x0404  # the IPTC-NAA record among a JPEG's Photoshop image resources (APP13)
+_PHOTOSHOP = b"Photoshop 3.0\x00"
+_XMP_PNG_KEYWORD = b"XML:com.adobe.xmp"
+_JPEG_XMP_MAX = 65533 - 29  # one APP1 segment less its "http://ns.adobe.com/xap/1.0/\0"
+_JPEG_IPTC_MAX = 65533 - 26  # one APP13 segment less its Photoshop/8BIM headers
+_XMP_ORIENTATION = (  # tiff:Orientation as an attribute or an element, not 1
+    re.compile(rb"(tiff:Orientation\s*=\s*[\"'])[2-8]([\"'])"),
+    re.compile(rb"(<tiff:Orientation>\s*)[2-8](\s*</tiff:Orientation>)"),
+)
 
 
 class ImageError(Exception):
@@ -130,6 +145,8 @@ class Picture:
     icc: bytes | None = None
     notes: list[str] = field(default_factory=list)  # what reading could not keep exactly
     lossless: bool = False  # the source was lossless WebP: WebP output stays lossless
+    xmp: bytes | None = None  # the XMP packet (orientation reset to 1 when pixels were turned)
+    iptc: bytes | None = None  # the IPTC-NAA record (IIM datasets)
     origin: Origin | None = None  # the file read (None for pictures decoded from memory)
     unchanged: bool = False  # the pixels are the source's, untouched (the file may be copied)
 
@@ -315,6 +332,7 @@ def _read_pillow(stream: BinaryIO, head: bytes, limits: Limits) -> Picture:
         notes: list[str] = []
         exif, orientation = _exif_of(handle, notes)
         icc = handle.info.get("icc_profile") or None
+        xmp, iptc = _pillow_xmp_iptc(handle)
         if png16:
             stream.seek(0)
             pixels, alpha = _decode_png16(stream.read())
@@ -325,7 +343,8 @@ def _read_pillow(stream: BinaryIO, head: bytes, limits: Limits) -> Picture:
             notes.append("CMYK ICC profile not copied (pixels converted to RGB)")
     pixels, alpha = _apply_orientation(pixels, alpha, orientation)
     lossless = fmt == "WEBP" and _webp_is_lossless(head)
-    return Picture(pixels, alpha, fmt, exif, icc, notes, lossless)
+    xmp = _upright_xmp(xmp, orientation)
+    return Picture(pixels, alpha, fmt, exif, icc, notes, lossless, xmp, iptc)
 
 
 def _exif_of(handle: Image.Image, notes: list[str]) -> tuple[bytes | None, int]:
@@ -352,6 +371,35 @@ def _clean_exif(exif: Image.Exif) -> bytes | None:
     if _ORIENTATION_TAG in exif:
         clean[_ORIENTATION_TAG] = 1
     return clean.tobytes() if len(clean) else None
+
+
+def _as_bytes(value: object) -> bytes | None:
+    """A metadata value as bytes (XMP may come as text); None when absent or empty."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if isinstance(value, tuple) and len(value) == 1:
+        value = value[0]
+    return bytes(value) if isinstance(value, (bytes, bytearray)) and value else None
+
+
+def _pillow_xmp_iptc(handle: Image.Image) -> tuple[bytes | None, bytes | None]:
+    """XMP (any container Pillow reads) and IPTC (JPEG APP13, or a TIFF's tag 33723)."""
+    xmp = _as_bytes(handle.info.get("xmp"))
+    photoshop = handle.info.get("photoshop")
+    iptc = _as_bytes(photoshop.get(_IRB_IPTC)) if isinstance(photoshop, dict) else None
+    tags = getattr(handle, "tag_v2", None)
+    if iptc is None and tags is not None:
+        iptc = _as_bytes(tags.get(_TIFF_IPTC))
+    return xmp, iptc
+
+
+def _upright_xmp(xmp: bytes | None, orientation: int) -> bytes | None:
+    """XMP whose ``tiff:Orientation`` says 1 once the pixels were turned upright."""
+    if xmp is None or orientation == 1:
+        return xmp
+    for pattern in _XMP_ORIENTATION:
+        xmp = pattern.sub(rb"\g<1>1\g<2>", xmp)
+    return xmp
 
 
 def _is_layout_description(tag: int, value: object) -> bool:
@@ -470,6 +518,7 @@ def _read_tiff(stream: BinaryIO, limits: Limits) -> Picture:
         pixels, alpha = _tiff_samples(page, _samples_last(array, page.axes), notes)
         orientation = _tiff_tag(page, _ORIENTATION_TAG, 1)
         icc = _tiff_tag(page, _TIFF_ICC, None)
+        xmp, iptc = _tiff_raw_tag(tif, page, _TIFF_XMP), _tiff_raw_tag(tif, page, _TIFF_IPTC)
         has_exif = any(tag in page.tags for tag in (*_EXIF_IFD0_TAGS, *_EXIF_SUB_IFDS))
     if page.photometric in (_PHOTOMETRIC.SEPARATED, _PHOTOMETRIC.YCBCR) and icc:
         icc = None
@@ -477,7 +526,9 @@ def _read_tiff(stream: BinaryIO, limits: Limits) -> Picture:
     exif = _tiff_exif(stream, notes if has_exif else [])
     orientation = int(orientation) if isinstance(orientation, int) and 1 <= orientation <= 8 else 1
     pixels, alpha = _apply_orientation(pixels, alpha, orientation)
-    return Picture(pixels, alpha, "TIFF", exif, bytes(icc) if icc else None, notes)
+    icc = bytes(icc) if icc else None
+    xmp = _upright_xmp(xmp, orientation)
+    return Picture(pixels, alpha, "TIFF", exif, icc, notes, False, xmp, iptc)
 
 
 def _check_tiff_page(tif: tifffile.TiffFile, page: tifffile.TiffPage, limits: Limits) -> None:
@@ -501,6 +552,19 @@ def _tiff_itemsize(page: tifffile.TiffPage) -> int:
 def _tiff_tag(page: tifffile.TiffPage, code: int, default: object) -> object:
     tag = page.tags.get(code)
     return default if tag is None else tag.value
+
+
+def _tiff_raw_tag(tif: tifffile.TiffFile, page: tifffile.TiffPage, code: int) -> bytes | None:
+    """A tag's value as the bytes stored (IPTC is often typed LONG, XMP BYTE); None if absent."""
+    tag = page.tags.get(code)
+    if tag is None:
+        return None
+    value = _as_bytes(tag.value)
+    if value is not None:
+        return value
+    handle = tif.filehandle
+    handle.seek(tag.valueoffset)
+    return handle.read(tag.valuebytecount) or None
 
 
 def _samples_last(array: np.ndarray, axes: str) -> np.ndarray:
@@ -717,27 +781,57 @@ def encode_image(
     if fmt == "JPEG" and alpha is not None:
         notes.append("alpha dropped (JPEG has no alpha)")
         alpha = None
-    _note_lost_metadata(picture, fmt, pixels.dtype, notes)
+    meta = _metadata_for(picture, fmt, pixels.dtype, notes)
     gray_alpha = pixels.shape[2] == 1 and alpha is not None
     if fmt == "PNG" and not (gray_alpha and pixels.dtype == np.uint8):
         if gray_alpha:
             notes.append("16-bit gray+alpha written as 16-bit RGBA")
-        return _encode_png(pixels, alpha, picture.exif, picture.icc)
+        return _encode_png(pixels, alpha, meta)
     if fmt == "BMP" and alpha is not None:
         return _encode_bmp_alpha(pixels, alpha)
     if pixels.dtype == np.uint8:
         lossless = quality >= 100 or picture.lossless
-        return _encode_pillow(pixels, alpha, fmt, quality, picture.exif, picture.icc, lossless)
+        return _encode_pillow(pixels, alpha, fmt, quality, meta, lossless)
     if fmt == "TIFF":
-        return _encode_tiff(pixels, alpha, picture.icc)
+        return _encode_tiff(pixels, alpha, meta)
     raise ImageError(f"cannot write {pixels.dtype} pixels as {fmt}")
 
 
-def _note_lost_metadata(picture: Picture, fmt: str, dtype: np.dtype, notes: list[str]) -> None:
-    if fmt == "BMP" and (picture.exif or picture.icc):
-        notes.append("EXIF/ICC not copied (BMP carries no metadata)")
-    elif fmt == "TIFF" and dtype != np.uint8 and _exif_is_substantial(picture.exif):
-        notes.append(f"EXIF not copied ({dtype} TIFF is written by tifffile, without EXIF)")
+@dataclass(frozen=True)
+class Metadata:
+    """The metadata one output gets: what its container can hold, nothing else."""
+
+    exif: bytes | None = None
+    icc: bytes | None = None
+    xmp: bytes | None = None
+    iptc: bytes | None = None
+
+
+def _metadata_for(picture: Picture, fmt: str, dtype: np.dtype, notes: list[str]) -> Metadata:
+    """The picture's metadata that ``fmt`` (at ``dtype``) holds; a note for each dropped kind."""
+    if fmt == "BMP":
+        present = [name for name in ("exif", "icc", "xmp", "iptc") if getattr(picture, name)]
+        if present:
+            kinds = "/".join(name.upper() for name in present)
+            notes.append(f"{kinds} not copied (BMP carries no metadata)")
+        return Metadata()
+    exif, xmp, iptc = picture.exif, picture.xmp, picture.iptc
+    if fmt == "TIFF" and dtype != np.uint8:
+        if _exif_is_substantial(exif):
+            notes.append(f"EXIF not copied ({dtype} TIFF is written by tifffile, without EXIF)")
+        exif = None
+    elif fmt == "TIFF" and _has_sub_ifds(exif):
+        notes.append("EXIF Exif/GPS sub-IFDs not copied (TIFF output keeps the IFD0 tags)")
+    if iptc and fmt in ("PNG", "WEBP"):
+        notes.append(f"IPTC not copied ({fmt} has no IPTC block)")
+        iptc = None
+    if fmt == "JPEG" and xmp and len(xmp) > _JPEG_XMP_MAX:
+        notes.append(f"XMP not copied ({len(xmp)} bytes: over one JPEG segment)")
+        xmp = None
+    if fmt == "JPEG" and iptc and len(iptc) > _JPEG_IPTC_MAX:
+        notes.append(f"IPTC not copied ({len(iptc)} bytes: over one JPEG segment)")
+        iptc = None
+    return Metadata(exif, picture.icc, xmp, iptc)
 
 
 def _exif_is_substantial(exif: bytes | None) -> bool:
@@ -750,6 +844,15 @@ def _exif_is_substantial(exif: bytes | None) -> bool:
     return bool(set(loaded) - routine)
 
 
+def _has_sub_ifds(exif: bytes | None) -> bool:
+    """Whether an EXIF block points at an Exif or GPS sub-IFD."""
+    if not exif:
+        return False
+    loaded = Image.Exif()
+    loaded.load(exif)
+    return any(tag in loaded for tag in _EXIF_SUB_IFDS)
+
+
 def _convert_depth(array: np.ndarray, dtype: type) -> np.ndarray:
     return array if array.dtype == dtype else from_float(to_float(array), np.dtype(dtype))
 
@@ -759,22 +862,48 @@ def _stack(pixels: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     return planes[:, :, 0] if planes.shape[2] == 1 else planes
 
 
+def _pillow_metadata_options(fmt: str, meta: Metadata) -> dict[str, object]:
+    """Pillow ``save`` keywords that write ``meta`` (JPEG's IPTC is added afterwards)."""
+    options: dict[str, object] = {}
+    if meta.exif:
+        options["exif"] = meta.exif
+    if meta.icc:
+        options["icc_profile"] = meta.icc
+    if meta.xmp and fmt in ("JPEG", "WEBP"):
+        options["xmp"] = meta.xmp
+    elif meta.xmp and fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt(_XMP_PNG_KEYWORD.decode(), meta.xmp.decode("utf-8", errors="replace"))
+        options["pnginfo"] = info
+    if fmt == "TIFF":  # Pillow writes one IFD: EXIF's IFD0 tags, XMP and IPTC together
+        options.pop("exif", None)
+        options["tiffinfo"] = _tiff_ifd0(meta)
+    return options
+
+
+def _tiff_ifd0(meta: Metadata) -> dict[int, object]:
+    """IFD0 entries for an 8-bit TIFF: EXIF's descriptive tags, XMP (700), IPTC (33723)."""
+    tags: dict[int, object] = {}
+    if meta.exif:
+        exif = Image.Exif()
+        exif.load(meta.exif)
+        tags.update((code, exif[code]) for code in exif if code not in _EXIF_SUB_IFDS)
+    for code, value in ((_TIFF_XMP, meta.xmp), (_TIFF_IPTC, meta.iptc)):
+        if value:
+            tags[code] = value
+    return tags
+
+
 def _encode_pillow(
     pixels: np.ndarray,
     alpha: np.ndarray | None,
     fmt: str,
     quality: int,
-    exif: bytes | None,
-    icc: bytes | None,
+    meta: Metadata,
     lossless: bool = False,
 ) -> bytes:
     image = Image.fromarray(_stack(pixels, alpha))
-    options: dict[str, object] = {}
-    if fmt != "BMP":
-        if exif:
-            options["exif"] = exif
-        if icc:
-            options["icc_profile"] = icc
+    options = _pillow_metadata_options(fmt, meta) if fmt != "BMP" else {}
     if fmt == "JPEG":
         options.update(quality=quality, subsampling=0, optimize=True)
     elif fmt == "WEBP":
@@ -785,7 +914,24 @@ def _encode_pillow(
         options.update(compression="tiff_deflate")
     buffer = BytesIO()
     image.save(buffer, format=fmt, **options)
+    if fmt == "JPEG" and meta.iptc:
+        return _jpeg_with_segment(buffer.getvalue(), 0xED, _photoshop_iptc(meta.iptc))
     return buffer.getvalue()
+
+
+def _photoshop_iptc(iptc: bytes) -> bytes:
+    """An APP13 payload: Photoshop image resources holding one IPTC-NAA record (0x0404)."""
+    header = b"8BIM" + struct.pack(">HHI", _IRB_IPTC, 0, len(iptc))  # empty, padded name
+    return _PHOTOSHOP + header + iptc + b"\x00" * (len(iptc) % 2)
+
+
+def _jpeg_with_segment(data: bytes, marker: int, payload: bytes) -> bytes:
+    """``data`` (a JPEG) with one more marker segment, after the APPn segments it starts with."""
+    position = 2  # after SOI
+    while data[position] == 0xFF and 0xE0 <= data[position + 1] <= 0xEF:
+        position += 2 + struct.unpack(">H", data[position + 2 : position + 4])[0]
+    segment = struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
+    return data[:position] + segment + data[position:]
 
 
 def _encode_bmp_alpha(pixels: np.ndarray, alpha: np.ndarray) -> bytes:
@@ -803,11 +949,10 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _encode_png(
-    pixels: np.ndarray, alpha: np.ndarray | None, exif: bytes | None, icc: bytes | None
-) -> bytes:
+def _encode_png(pixels: np.ndarray, alpha: np.ndarray | None, meta: Metadata) -> bytes:
     """PNG via OpenCV (about 6x faster than Pillow's encoder here, files ~10% larger), then
-    ICC (iCCP) and EXIF (eXIf) chunks added after IHDR. 8-bit gray+alpha goes through Pillow."""
+    ICC (iCCP), EXIF (eXIf) and XMP (iTXt) chunks added after IHDR. 8-bit gray+alpha goes
+    through Pillow."""
     if pixels.shape[2] == 1 and alpha is not None:  # no encoder here writes 16-bit gray+alpha
         pixels = np.repeat(pixels, 3, axis=2)
     planes = _stack(pixels, alpha)
@@ -819,17 +964,25 @@ def _encode_png(
         raise ImageError("PNG encoder failed")
     data = encoded.tobytes()
     extra = b""
-    if icc:
-        extra += _png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc))
-    if exif:
-        raw = exif[6:] if exif.startswith(b"Exif\x00\x00") else exif
+    if meta.icc:
+        extra += _png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(meta.icc))
+    if meta.exif:
+        raw = meta.exif[6:] if meta.exif.startswith(b"Exif\x00\x00") else meta.exif
         extra += _png_chunk(b"eXIf", raw)
+    if meta.xmp:  # iTXt: keyword, uncompressed, no language, no translated keyword
+        extra += _png_chunk(b"iTXt", _XMP_PNG_KEYWORD + b"\x00\x00\x00\x00\x00" + meta.xmp)
     end_of_ihdr = len(_PNG_SIGNATURE) + 25
     return data[:end_of_ihdr] + extra + data[end_of_ihdr:]
 
 
-def _encode_tiff(pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None) -> bytes:
+def _encode_tiff(pixels: np.ndarray, alpha: np.ndarray | None, meta: Metadata) -> bytes:
+    """16-bit/float TIFF via tifffile: ICC, XMP (tag 700, BYTE), IPTC (33723, UNDEFINED)."""
     planes = _stack(pixels, alpha)
+    extratags = [
+        (code, kind, len(value), value, True)
+        for code, kind, value in ((_TIFF_XMP, 1, meta.xmp), (_TIFF_IPTC, 7, meta.iptc))
+        if value
+    ]
     photometric = "rgb" if pixels.shape[2] == 3 else "minisblack"
     buffer = BytesIO()
     tifffile.imwrite(
@@ -838,7 +991,8 @@ def _encode_tiff(pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None
         photometric=photometric,
         extrasamples=("unassalpha",) if alpha is not None else None,
         compression="zlib",
-        iccprofile=icc,
+        iccprofile=meta.icc,
+        extratags=extratags,
     )
     return buffer.getvalue()
 
