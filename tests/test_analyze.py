@@ -80,3 +80,24 @@ def test_gray_float_and_uint16_inputs():
         report = identify(image)
         assert report.kind == "gaussian"
         assert abs(report.sigma - 25) / 25 < 0.15
+
+
+@pytest.mark.parametrize(("rms", "kind"), [(0.5, "clean"), (3.0, "gaussian")])
+def test_learned_reading_decides_clean_or_noisy(monkeypatch, rms, kind):
+    from fastdenoise import analyze, noisemap
+
+    monkeypatch.setattr(noisemap, "noise_rms", lambda pixels, weights="": rms)
+    clean = _u8(_crop("chelsea"))
+    report = analyze.identify(clean, learned=True)
+    assert report.kind == kind and report.rms == rms and report.level == rms
+    assert f"noise RMS {rms:.2f}" in report.evidence()
+    assert analyze.identify(clean, learned=False).rms is None
+
+
+def test_noise_map_crops_cover_the_image_evenly():
+    from fastdenoise.noisemap import crops
+
+    image = np.zeros((1000, 700, 3), np.uint8)
+    pieces = crops(image, size=256, count=9)
+    assert len(pieces) == 9 and all(p.shape == (256, 256, 3) for p in pieces)
+    assert crops(image[:100, :120], size=256)[0].shape == (100, 120, 3)  # small: whole image
