@@ -244,7 +244,7 @@ def run(
 
     Example: fastdenoise run ./photos -o ./clean --model nlm
     """
-    from fastdenoise.console import RunProgress, print_report, progress_enabled
+    from fastdenoise.console import RunProgress, loading, print_report, progress_enabled
     from fastdenoise.pipeline import Interrupted, PipelineOptions, run_pipeline
 
     try:
@@ -282,7 +282,10 @@ def run(
         from_list = base if base is not None else (Path() if inputs == ["-"] else None)
         planned = plan_jobs(specs, naming, shard_spec, base=from_list)
         jobs = single_file_output(output, specs, planned, fmt)
-        denoiser = None if dry_run else method.build(device=device, **params)
+        denoiser = None
+        if not dry_run:
+            with loading(f"loading {model}…", progress_enabled(quiet)):
+                denoiser = method.build(device=device, **params)
         if threads is not None:
             limit_threads(threads)  # again: building may have loaded Numba or torch
     except (ValueError, LookupError, RuntimeError) as error:

@@ -5,16 +5,17 @@ Progress and reports go to stderr; data (``--json``) goes to stdout.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -24,6 +25,7 @@ from rich.table import Table
 from fastdenoise.pipeline import FAILED, SKIPPED, FileResult, RunReport
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+_WARMING_UP = "first tile: warming up, kernels compile or load"
 
 
 def error_line(subject: str, reason: str) -> None:
@@ -66,21 +68,46 @@ def progress_enabled(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
+@contextlib.contextmanager
+def loading(text: str, enabled: bool) -> Iterator[None]:
+    """A spinner with ``text`` on stderr while something slow starts (a model loads)."""
+    if not enabled:
+        yield
+        return
+    with stderr.status(text, spinner="dots"):
+        yield
+
+
+def _short(source: str, room: int = 40) -> str:
+    """A file name for the bar: the path's tail, at most ``room`` characters."""
+    return source if len(source) <= room else "…" + source[-(room - 1) :]
+
+
 class RunProgress:
-    """A rich bar over files with megapixels and MP/s; prints failures as they happen."""
+    """Two bars on stderr: files (with MP and MP/s) and the pixels of the image in hand.
+
+    The image bar counts the pixels of finished tiles, so a single 24 MP photo shows real
+    progress and an ETA; before its first tile it says what is going on (the image's
+    ``prepare``: noise analysis, ``auto``'s choice, a model loading; then, on the run's first
+    tile, kernels compiling or loading). Failures are printed as they happen and, with
+    ``show_choices``, the settings chosen for each image as soon as they are chosen.
+    """
 
     def __init__(self, total_files: int, enabled: bool, show_choices: bool = False) -> None:
         self.enabled = enabled
         self.show_choices = show_choices
         self.megapixels = 0.0
+        self.files_done = 0
+        self.total_files = total_files
         self.started = time.perf_counter()
+        self.first_tile_done = False
+        self.current = ""
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[mp]:.1f} MP"),
-            TextColumn("{task.fields[rate]:.2f} MP/s"),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
@@ -88,7 +115,9 @@ class RunProgress:
             disable=not enabled,
             transient=False,
         )
-        self.task = self.progress.add_task("denoising", total=total_files, mp=0.0, rate=0.0)
+        self.files = self.progress.add_task("files", total=total_files, detail="")
+        self.image = self.progress.add_task("starting…", total=None, detail="", visible=False)
+        self._show_files()
 
     def __enter__(self) -> RunProgress:
         self.progress.start()
@@ -97,17 +126,51 @@ class RunProgress:
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
-    def pixels_done(self, count: int) -> None:
-        self.megapixels += count / 1e6
+    def _show_files(self) -> None:
         elapsed = max(time.perf_counter() - self.started, 1e-9)
-        self.progress.update(self.task, mp=self.megapixels, rate=self.megapixels / elapsed)
+        detail = (
+            f"{self.files_done}/{self.total_files} files · {self.megapixels:.1f} MP · "
+            f"{self.megapixels / elapsed:.2f} MP/s"
+        )
+        self.progress.update(self.files, detail=detail)
+
+    def image_started(self, source: str, pixels: int) -> None:
+        """A new image: its bar counts ``pixels``; ``prepare`` runs now."""
+        self.current = _short(source)
+        self.progress.reset(
+            self.image,
+            total=pixels,
+            completed=0,
+            description=f"preparing {self.current}…",
+            detail=f"0/{pixels / 1e6:.1f} MP",
+            visible=True,
+        )
+
+    def image_prepared(self, source: str, settings: str) -> None:
+        """Settings bound (printed at once for ``auto``); tiles start next."""
+        if self.show_choices:
+            stderr.print(f"{source}: {settings}", markup=False)
+        warming = "" if self.first_tile_done else f" ({_WARMING_UP})"
+        self.progress.update(self.image, description=f"{self.current}{warming}")
+
+    def pixels_done(self, count: int) -> None:
+        """A tile finished: advance the image bar and the MP totals."""
+        if not self.first_tile_done:
+            self.first_tile_done = True
+            self.progress.update(self.image, description=self.current)
+        self.megapixels += count / 1e6
+        self.progress.advance(self.image, count)
+        task = self.progress.tasks[self.image]
+        total = (task.total or 0) / 1e6
+        self.progress.update(self.image, detail=f"{task.completed / 1e6:.1f}/{total:.1f} MP")
+        self._show_files()
 
     def file_done(self, result: FileResult) -> None:
         if result.status == FAILED:
             error_line(result.source, result.reason or "failed")
-        elif self.show_choices and result.method:
-            stderr.print(f"{result.source}: {result.method}", markup=False)
-        self.progress.advance(self.task)
+        self.files_done += 1
+        self.progress.advance(self.files)
+        self._show_files()
 
 
 def print_report(report: RunReport) -> None:

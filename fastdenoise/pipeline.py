@@ -112,7 +112,17 @@ class RunReport:
 
 
 class ProgressSink(Protocol):
-    """Receives progress events (the CLI renders them with rich)."""
+    """Receives progress events (the CLI renders them with rich).
+
+    Per image, in order: ``image_started`` (its pixel count; ``prepare`` runs next: a noise
+    analysis, ``auto``'s choice, a model's first load), ``image_prepared`` (the settings chosen
+    for it), ``pixels_done`` after each tile, then ``file_done`` once written (or failed).
+    ``image_started`` and ``image_prepared`` are optional: a sink without them still works.
+    """
+
+    def image_started(self, source: str, pixels: int) -> None: ...
+
+    def image_prepared(self, source: str, settings: str) -> None: ...
 
     def pixels_done(self, count: int) -> None: ...
 
@@ -208,15 +218,20 @@ def denoise_stage(
     denoiser: Denoiser,
     tile: int | None,
     on_progress: Callable[[int], None] | None = None,
+    on_prepared: Callable[[str], None] | None = None,
 ) -> FileResult | tuple[Picture, str, float, float]:
     """Denoise one picture: (output picture, settings used, read_s, denoise_s), or the failure.
 
-    A denoiser prepared as ``unchanged`` (auto's clean passthrough, strength 0) is not run:
-    the picture comes back marked ``unchanged`` so the writer may copy the source file.
+    ``on_prepared`` receives the settings bound to the image (``auto``'s choice) before any
+    tile runs; ``on_progress`` the core pixels of each finished tile. A denoiser prepared as
+    ``unchanged`` (auto's clean passthrough, strength 0) is not run: the picture comes back
+    marked ``unchanged`` so the writer may copy the source file.
     """
     started = time.perf_counter()
     try:
         bound = denoiser.prepare(picture.pixels)
+        if on_prepared is not None:
+            on_prepared(bound.describe())
         if bound.unchanged:
             output = dataclasses.replace(picture, unchanged=True)
             if on_progress is not None:
@@ -316,6 +331,13 @@ class _Run:
         self.decoded: queue.Queue = queue.Queue(maxsize=options.queue_depth)
         self.denoised: queue.Queue = queue.Queue(maxsize=options.queue_depth)
 
+    def notify(self, event: str, *args: Any) -> None:
+        """Tell the sink about an event, if it listens for it; a display error is ignored."""
+        handler = getattr(self.sink, event, None)
+        if handler is not None:
+            with contextlib.suppress(Exception):  # a display problem must not lose a file
+                handler(*args)
+
     def record(self, result: FileResult) -> None:
         with self.lock:
             self.results.append(result)
@@ -358,12 +380,20 @@ class _Run:
 
     # -- stage 2: denoise (the caller's thread owns the compute device) ------------------
     def denoise_all(self) -> None:
-        progress = self.sink.pixels_done if self.sink else None
+        def progress(count: int) -> None:
+            self.notify("pixels_done", count)
+
         for job, picture, read_s in _queue_items(self.decoded, self.read_done):
             if self.stop.is_set():
                 continue
+            height, width = picture.pixels.shape[:2]
+            self.notify("image_started", job.display, height * width)
+
+            def prepared(settings: str, source: str = job.display) -> None:
+                self.notify("image_prepared", source, settings)
+
             outcome = denoise_stage(
-                job, picture, read_s, self.denoiser, self.options.tile, progress
+                job, picture, read_s, self.denoiser, self.options.tile, progress, prepared
             )
             if isinstance(outcome, FileResult):
                 self.record(outcome)
