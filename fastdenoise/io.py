@@ -120,10 +120,13 @@ class SourceChanged(ImageError):
 
 @dataclass(frozen=True)
 class Origin:
-    """The file a picture was decoded from, as it was then (to copy it later, unchanged)."""
+    """The file a picture was decoded from, as it was then (to copy it later, unchanged).
+
+    No device number: on shared storage it differs between the machines that mount it, and
+    a Ray worker may write what another one read.
+    """
 
     path: Path
-    device: int
     inode: int
     size: int
     mtime_ns: int
@@ -131,7 +134,7 @@ class Origin:
     @classmethod
     def of(cls, path: Path, status: os.stat_result) -> Origin:
         """The origin of ``path`` from the ``stat`` of the descriptor it was read through."""
-        return cls(path, status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+        return cls(path, status.st_ino, status.st_size, status.st_mtime_ns)
 
 
 @dataclass
@@ -1033,7 +1036,7 @@ def copy_atomic(origin: Origin, path: Path) -> int:
     """Copy the file ``origin`` describes to ``path`` byte for byte, atomically; its size.
 
     The source is opened read-only (regular files only, as for reading) and must still be
-    the file that was decoded (same device, inode, size and modification time): a file
+    the file that was decoded (same inode, size and modification time): a file
     replaced, edited or removed since raises :class:`SourceChanged`, and nothing is written.
     """
     try:
