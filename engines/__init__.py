@@ -14,9 +14,12 @@ Importing this package imports neither torch, onnxruntime nor tensorrt.
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
 import warnings
 from typing import Any
 
+from fastdenoise.extras import has_torch, require_torch
 from fastdenoise.methods import Denoiser, TilePlan
 
 ENGINES = ("auto", "torch", "onnxruntime", "tensorrt")
@@ -27,11 +30,27 @@ def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def cuda_available() -> bool:
-    """Whether torch sees a CUDA device."""
-    import torch
+# Present wherever an NVIDIA driver is loaded on Linux (as in fastdenoise.kernels.devices,
+# not imported here: that module imports numba).
+NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/dxg")
 
-    return bool(torch.cuda.is_available())
+
+def cuda_available() -> bool:
+    """Whether a CUDA device can run a model.
+
+    False without importing anything on Linux without the NVIDIA driver's device files (every
+    CPU-only machine); else torch's answer where torch is installed, else whether ONNX
+    Runtime has a GPU provider.
+    """
+    if sys.platform.startswith("linux") and not any(
+        os.path.exists(path) for path in NVIDIA_DRIVER_FILES
+    ):
+        return False
+    if has_torch():
+        import torch
+
+        return bool(torch.cuda.is_available())
+    return _importable("onnxruntime") and ort_has_cuda()
 
 
 def ort_has_cuda() -> bool:
@@ -49,7 +68,7 @@ def pick(engine: str = "auto", device: str = "auto", precision: str = "fp32") ->
     provider (fp32 only); else torch. On a CPU: ONNX Runtime for fp32 and int8, torch for fp16
     where the CPU has native bfloat16 (ONNX Runtime's CPU provider has no reduced-precision
     convolutions); without it fp16 runs fp32 anyway, on ONNX Runtime. Torch whenever ONNX
-    Runtime is missing.
+    Runtime is missing. Without torch installed, never torch.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
@@ -58,16 +77,16 @@ def pick(engine: str = "auto", device: str = "auto", precision: str = "fp32") ->
     if precision == "int8":
         return "onnxruntime"
     on_cuda = device.startswith("cuda") or (device == "auto" and cuda_available())
-    if on_cuda and _importable("tensorrt"):
+    if on_cuda and _importable("tensorrt") and has_torch():
         return "tensorrt"
     if not _importable("onnxruntime"):
         return "torch"
-    if precision == "fp16":
+    if precision == "fp16" and has_torch():
         from fastdenoise.engines import torch_engine  # imports torch: only when asked
 
         if on_cuda or torch_engine.cpu_has_bf16():
             return "torch"
-    if on_cuda and not ort_has_cuda():
+    if on_cuda and not ort_has_cuda() and has_torch():
         return "torch"
     return "onnxruntime"
 
@@ -92,6 +111,8 @@ def create(
     chosen = pick(engine, device, precision)
     if precision == "int8" and chosen != "onnxruntime":
         raise ValueError("int8 runs on the onnxruntime engine only")
+    if chosen in ("torch", "tensorrt"):
+        require_torch(f"the {chosen} engine")
     if chosen == "torch":
         from fastdenoise.engines.torch_engine import TorchDenoiser
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fastdenoise.engines import cache
+from fastdenoise.engines.onnx_graph import ShippedGraph
 
 OPSET = 17
 INPUT, OUTPUT = "x", "y"
@@ -60,7 +61,9 @@ def export(model: Any, path: str | Path, channels: int | None = None, opset: int
 
 
 def key_parts(model: Any, opset: int = OPSET) -> dict[str, Any]:
-    """What an exported file depends on."""
+    """What an exported file depends on (a shipped graph: its own torch-free key)."""
+    if isinstance(model, ShippedGraph):
+        return model.key_parts()
     import torch
 
     return {
@@ -73,7 +76,12 @@ def key_parts(model: Any, opset: int = OPSET) -> dict[str, Any]:
 
 
 def cached_export(model: Any, stem: str, folder: Path | None = None) -> cache.Entry:
-    """The ONNX file of ``model`` from the cache, exported on a miss."""
+    """The ONNX file of ``model`` from the cache, exported on a miss.
+
+    ``model``: a ``torch.nn.Module``, or a :class:`ShippedGraph` (written filled, no torch).
+    """
+    if isinstance(model, ShippedGraph):
+        return cache.get_or_build(stem, ".onnx", key_parts(model), model.write, folder)
     return cache.get_or_build(
         stem, ".onnx", key_parts(model), lambda tmp: export(model, tmp), folder
     )

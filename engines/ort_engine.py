@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from fastdenoise.engines import cache, onnx_export, warn_fp32
 from fastdenoise.engines.base import ArrayDenoiser
+from fastdenoise.engines.onnx_graph import ShippedGraph
 
 from fastdenoise.methods import TilePlan
 
@@ -47,6 +48,8 @@ class OrtDenoiser(ArrayDenoiser):
     threads: intra-op threads of the session (0 = ONNX Runtime's default, all cores).
     onnx_path: an exported file to run; by default the model is exported through the cache
     (``cache_entry`` tells whether that reused an entry).
+    model: a ``torch.nn.Module``, or a shipped graph (:class:`.onnx_graph.ShippedGraph`),
+    which runs from its filled bytes without torch (int8 still goes through the cache).
     """
 
     def __init__(
@@ -64,7 +67,12 @@ class OrtDenoiser(ArrayDenoiser):
         self.plan, self.name = plan, name
         self.channels = int(getattr(model, "channels", 3)) if model is not None else 3
         self.cache_entry: cache.Entry | None = None
-        if onnx_path is None:
+        source: str | bytes
+        if onnx_path is not None:
+            source = onnx_path
+        elif isinstance(model, ShippedGraph) and precision != "int8":
+            source = model.onnx_bytes()
+        else:
             stem = name.replace(":", "-").replace("/", "_")
             if precision == "int8":
                 from fastdenoise.engines.quantize import cached_int8
@@ -72,8 +80,8 @@ class OrtDenoiser(ArrayDenoiser):
                 self.cache_entry = cached_int8(model, stem)
             else:
                 self.cache_entry = onnx_export.cached_export(model, stem)
-            onnx_path = str(self.cache_entry.path)
-        self.onnx_path = onnx_path
+            onnx_path = source = str(self.cache_entry.path)
+        self.onnx_path = onnx_path  # None: run from a shipped graph's bytes
         chosen = providers(device, precision)
         if precision == "fp16" and not any(
             isinstance(p, tuple) and p[0] == "TensorrtExecutionProvider" for p in chosen
@@ -86,7 +94,7 @@ class OrtDenoiser(ArrayDenoiser):
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(onnx_path, options, providers=chosen)
+        self.session = ort.InferenceSession(source, options, providers=chosen)
         self.input = self.session.get_inputs()[0].name
         self.provider = self.session.get_providers()[0]
 

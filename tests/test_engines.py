@@ -125,7 +125,11 @@ def test_cache_dir_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert cache.cache_dir() == tmp_path / "xdg" / "fastdenoise"
 
 
-def test_model_method_reuses_export_and_rebuilds_on_new_weights(tmp_path: Path) -> None:
+def test_model_method_reuses_export_and_rebuilds_on_new_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an empty cache: other tests export the same seeded weights under the same name
+    monkeypatch.setenv("FASTDENOISE_CACHE", str(tmp_path / "cache"))
     weights = write_weights(tmp_path, "rednet")
     build = methods.get("rednet").build
     first = build(weights=str(weights), engine="onnxruntime", device="cpu", threads=1)
@@ -188,7 +192,10 @@ def test_engines_import_no_heavy_modules() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_cli_export_onnx_and_run_with_engine(tmp_path: Path) -> None:
+def test_cli_export_onnx_and_run_with_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FASTDENOISE_CACHE", str(tmp_path / "cache"))  # "built", not reused
     weights = write_weights(tmp_path, "mwcnn")
     runner = CliRunner()
     target = tmp_path / "out" / "mwcnn.onnx"

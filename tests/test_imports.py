@@ -61,3 +61,13 @@ def test_filter_run_imports_no_model_runtime_and_no_cuda(tmp_path):
     assert (tmp_path / "out" / "a.png").exists()
     assert "numba" in loaded  # the kernels ran (a probe that saw nothing would pass anyway)
     assert not loaded & {"torch", "onnxruntime", "matplotlib", "numba.cuda"}, loaded
+
+
+def test_model_run_on_onnxruntime_from_shipped_graphs_imports_no_torch(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    args = ("run", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "-m", "rednet", "-j", "1")
+    loaded = imported(*args)  # engine auto: onnxruntime on a CPU, from the shipped graph
+    assert (tmp_path / "out" / "a.png").exists()
+    assert "onnxruntime" in loaded  # the model ran
+    assert not loaded & {"torch", "matplotlib", "numba.cuda"}, loaded

@@ -5,7 +5,9 @@
 sha256, training summary). ``... measure ARCH VARIANT --data ../shared/data`` runs the
 evaluation protocol on the shipped file and stores the table in the JSON (``measured``) with
 the command that produced it; ``... card ARCH VARIANT`` writes the model card
-(``<arch>-<variant>.md``) from that JSON.
+(``<arch>-<variant>.md``) from that JSON. ``export`` also writes the variant's weights-free
+ONNX graphs (the runtime's torch-free path); ``... graphs ARCH VARIANT`` rewrites them for an
+already shipped variant (after a change to the network's code).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fastdenoise.engines import onnx_graph
 from fastdenoise.models.zoo import DEFAULT_HALO, WEIGHTS_DIR, sha256_file
 
 
@@ -68,7 +71,82 @@ def export(
         "measured": old.get("measured", {}) if old.get("sha256") == digest else {},
     }
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    return write_graphs(arch, variant, folder)
+
+
+def graph_parts(net: Any) -> dict[str, Any]:
+    """The networks the runtime executes for ``net``, by part name (``load_graphs``' keys).
+
+    A noise-map-conditioned network (FDNet) runs as its estimator and its conditioned
+    denoiser (:mod:`fastdenoise.models.conditioned`); any other as itself.
+    """
+    if getattr(net, "conditioned", False):
+        from fastdenoise.models.fdnet import Conditioned, Estimator
+
+        return {"estimator": Estimator(net), "denoiser": Conditioned(net)}
+    return {"model": net}
+
+
+def write_graphs(arch: str, variant: str, folder: Path = WEIGHTS_DIR) -> dict[str, Any]:
+    """Export the shipped variant's runtime networks as weights-free ONNX graphs (torch).
+
+    Writes ``<arch>-<variant>[-<part>].graph.onnx`` beside the weights and records them in
+    the JSON (``graphs``: version, the weights' sha256, size multiple and per part the file,
+    its sha256, channels and initializer -> weights-key table). Each graph is checked: filled
+    from the shipped file it must give exactly what the full export gives.
+    """
+    import tempfile
+
+    import onnxruntime as ort
+
+    from fastdenoise.engines import onnx_export
+    from fastdenoise.models.zoo import load_arrays, load_variant
+
+    net, meta = load_variant(arch, variant, folder)
+    weights = load_arrays(folder / meta["file"], meta)
+    keys = {id(tensor): key for key, tensor in net.state_dict(keep_vars=True).items()}
+    parts: dict[str, Any] = {}
+    for part, module in graph_parts(net).items():
+        names = {k: keys[id(t)] for k, t in module.state_dict(keep_vars=True).items()}
+        with tempfile.TemporaryDirectory() as tmp:
+            full = onnx_export.export(module, Path(tmp) / "full.onnx").read_bytes()
+        graph, table = onnx_graph.strip(full, names)
+        filled = onnx_graph.fill(graph, table, weights)
+        _check_graph(ort, full, filled, int(module.channels), int(net.multiple))
+        stem = f"{arch}-{variant}" + ("" if part == "model" else f"-{part}")
+        path = folder / f"{stem}.graph.onnx"
+        tmp_path = path.with_name(path.name + ".tmp")
+        tmp_path.write_bytes(graph)
+        tmp_path.chmod(0o644)
+        tmp_path.replace(path)
+        parts[part] = {
+            "file": path.name,
+            "sha256": onnx_graph.sha256_bytes(graph),
+            "channels": int(module.channels),
+            "initializers": table,
+        }
+    meta["graphs"] = {
+        "version": onnx_graph.GRAPH_VERSION,
+        "weights_sha256": meta["sha256"],
+        "multiple": int(getattr(net, "multiple", 1)),
+        "parts": parts,
+    }
+    (folder / f"{arch}-{variant}.json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta
+
+
+def _check_graph(ort: Any, full: bytes, filled: bytes, channels: int, multiple: int) -> None:
+    """Raise unless the filled graph's output equals the full export's on a random input."""
+    import numpy as np
+
+    side = max(16, multiple)
+    x = np.random.default_rng(0).random((1, channels, 2 * side, 3 * side), dtype=np.float32)
+    outputs = []
+    for model in (full, filled):
+        session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+        outputs.append(session.run(None, {session.get_inputs()[0].name: x})[0])
+    if not np.array_equal(*outputs):
+        raise RuntimeError("the weights-free graph filled from the weights differs from the export")
 
 
 def _stage(run: Path, best: dict[str, Any]) -> dict[str, Any]:
@@ -332,6 +410,9 @@ def main(argv: list[str] | None = None) -> None:
     me.add_argument("--sets", nargs="*", help=f"default: {', '.join([*SETS, *REAL_SETS])}")
     me.add_argument("--tile", type=int, default=512)
     me.add_argument("--threads", type=int, default=1)
+    gr = sub.add_parser("graphs", help="(re)write a shipped variant's weights-free ONNX graphs")
+    gr.add_argument("arch")
+    gr.add_argument("variant")
     ca = sub.add_parser("card", help="write the model card from the JSON metadata")
     ca.add_argument("arch")
     ca.add_argument("variant")
@@ -340,6 +421,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "export":
         meta = export(args.run, args.arch, args.variant, args.dtype)
         print(json.dumps({k: meta[k] for k in ("file", "sha256", "parameters")}, indent=1))
+    elif args.command == "graphs":
+        meta = write_graphs(args.arch, args.variant)
+        print(json.dumps({k: v["file"] for k, v in meta["graphs"]["parts"].items()}, indent=1))
     elif args.command == "card":
         print(card(args.arch, args.variant, args.notes))
     else:

@@ -1,21 +1,32 @@
 """The model zoo: architectures, shipped weights and their registration as methods.
 
 Importing this module registers ``autoencoder``, ``rednet``, ``mwcnn`` and ``pridnet`` with
-:mod:`fastdenoise.methods` without importing torch; torch is imported when a model is built.
+:mod:`fastdenoise.methods` without importing torch; torch is imported when a network is built.
 
 Shipped weights live in ``weights/<arch>-<variant>.safetensors`` next to a JSON file with the
 architecture config and the file's sha256 (checked at every load) and a model card
 ``<arch>-<variant>.md``. Weights are safetensors only, never pickle.
+
+Each variant also ships its network as weights-free ONNX graphs (``<arch>-<variant>.graph.onnx``;
+FDNet: ``-estimator``/``-denoiser``), listed in the JSON under ``graphs``. On ONNX Runtime a
+shipped variant runs from them, filled with the safetensors read by ``safetensors.numpy``
+(:mod:`fastdenoise.engines.onnx_graph`): no torch. Other engines, and weights without graphs
+(``-p weights=`` files from ``fastdenoise train``), build the torch network.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from fastdenoise.engines.onnx_graph import GRAPH_VERSION, ShippedGraph
+from fastdenoise.extras import require_torch
 from fastdenoise.methods import Denoiser, Method, Param, TilePlan, register
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
@@ -75,33 +86,83 @@ def shipped(arch: str, folder: Path = WEIGHTS_DIR) -> dict[str, dict[str, Any]]:
     return found
 
 
-def load_network(weights: str | Path, meta: dict[str, Any]) -> Any:
-    """Build the network described by ``meta`` and load ``weights`` after checking sha256."""
-    from safetensors.torch import load_file
-
+def check_sha256(weights: str | Path, meta: dict[str, Any]) -> None:
+    """Raise :class:`ChecksumError` unless ``weights`` hashes to ``meta["sha256"]``."""
     actual = sha256_file(weights)
     if actual != meta["sha256"]:
         raise ChecksumError(
             f"{weights}: sha256 {actual[:12]}... does not match the recorded "
             f"{meta['sha256'][:12]}...; refusing to load it"
         )
+
+
+def load_network(weights: str | Path, meta: dict[str, Any]) -> Any:
+    """Build the network described by ``meta`` and load ``weights`` after checking sha256."""
+    require_torch(f"loading {Path(weights).name} into a network (no shipped graph for it)")
+    from safetensors.torch import load_file
+
+    check_sha256(weights, meta)
     model = build_model(meta["arch"], **meta["config"])
     state = {k: v.float() for k, v in load_file(str(weights)).items()}
     model.load_state_dict(state, strict=True)
     return model
 
 
-def load_variant(arch: str, variant: str, folder: Path = WEIGHTS_DIR) -> tuple[Any, dict]:
-    """The shipped network ``arch``/``variant`` and its metadata."""
-    variants = shipped(arch, folder)
+def load_arrays(weights: str | Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The tensors of ``weights`` as float32 numpy arrays, after checking sha256 (no torch)."""
+    from safetensors.numpy import load_file
+
+    check_sha256(weights, meta)
+    return {k: v.astype(np.float32) for k, v in load_file(str(weights)).items()}
+
+
+def variant_meta(arch: str, variant: str, folder: Path | None = None) -> dict[str, Any]:
+    """The metadata of the shipped variant ``arch``/``variant`` (raises when not shipped)."""
+    variants = shipped(arch, folder or WEIGHTS_DIR)
     if variant not in variants:
         have = ", ".join(variants) or "none yet"
         raise WeightsNotFoundError(
             f"{arch} variant {variant!r} is not shipped (shipped: {have}); "
             f"choose one with -p variant=NAME or train your own with `fastdenoise train`"
         )
-    meta = variants[variant]
-    return load_network(folder / meta["file"], meta), meta
+    return variants[variant]
+
+
+def load_variant(arch: str, variant: str, folder: Path | None = None) -> tuple[Any, dict]:
+    """The shipped network ``arch``/``variant`` (a ``torch.nn.Module``) and its metadata."""
+    meta = variant_meta(arch, variant, folder)
+    return load_network((folder or WEIGHTS_DIR) / meta["file"], meta), meta
+
+
+def load_graphs(meta: dict[str, Any], folder: Path | None = None) -> dict[str, ShippedGraph]:
+    """The shipped weights-free ONNX graphs of a variant, by part, filled from its weights.
+
+    Parts: ``model``, or ``estimator`` and ``denoiser`` for a noise-map-conditioned network
+    (``publish graphs`` writes them). Empty when the variant ships none, or ones written for
+    other weights (then the network is built with torch, as before graphs existed).
+    """
+    folder = folder or WEIGHTS_DIR
+    graphs = meta.get("graphs") or {}
+    usable = (
+        graphs.get("version") == GRAPH_VERSION
+        and graphs.get("weights_sha256") == meta["sha256"]
+        and all((folder / part["file"]).is_file() for part in graphs.get("parts", {}).values())
+    )
+    if not usable:
+        return {}
+    tensors = functools.cache(lambda: load_arrays(folder / meta["file"], meta))
+    return {
+        name: ShippedGraph(
+            path=folder / part["file"],
+            sha256=part["sha256"],
+            weights_sha256=meta["sha256"],
+            initializers=part["initializers"],
+            tensors=tensors,
+            channels=int(part["channels"]),
+            multiple=int(graphs["multiple"]),
+        )
+        for name, part in graphs["parts"].items()
+    }
 
 
 def load_user_weights(path: str | Path) -> tuple[Any, dict]:
@@ -112,6 +173,35 @@ def load_user_weights(path: str | Path) -> tuple[Any, dict]:
         raise FileNotFoundError(f"{meta_path} (the metadata beside {path.name}) is missing")
     meta = json.loads(meta_path.read_text())
     return load_network(path, meta), meta
+
+
+def _from_graphs(
+    graphs: dict[str, ShippedGraph],
+    plan: TilePlan,
+    name: str,
+    device: str,
+    precision: str,
+    threads: int,
+    strength: float = 1.0,
+    sigma: float = 0.0,
+    chroma: float = -1.0,
+) -> Denoiser:
+    """ONNX Runtime engines for a variant's shipped graphs (:func:`load_graphs`), no torch."""
+    from fastdenoise import engines
+
+    def create(part: str, stem: str) -> Denoiser:
+        return engines.create("onnxruntime", graphs[part], plan, stem, device, precision, threads)
+
+    if "model" in graphs:
+        return create("model", name)
+    from fastdenoise.models.conditioned import ConditionedDenoiser
+
+    estimator, denoiser = (
+        create("estimator", f"{name}-estimator"),
+        create("denoiser", f"{name}-denoiser"),
+    )
+    channels = graphs["estimator"].channels
+    return ConditionedDenoiser(estimator, denoiser, plan, name, strength, sigma, channels, chroma)
 
 
 def _factory(arch: str, default_variant: str) -> Any:
@@ -136,21 +226,33 @@ def _factory(arch: str, default_variant: str) -> Any:
             from fastdenoise.models.conditioned import check_controls
 
             check_controls(strength, sigma, chroma)  # before any weights are read
-        model, meta = load_user_weights(weights) if weights else load_variant(arch, variant)
+        chosen = engines.pick(engine, device, precision)
+        if chosen in ("torch", "tensorrt"):
+            require_torch(f"the {chosen} engine")
+        graphs: dict[str, ShippedGraph] = {}
+        if weights:
+            model, meta = load_user_weights(weights)
+        else:
+            meta = variant_meta(arch, variant)
+            graphs = load_graphs(meta) if chosen == "onnxruntime" else {}
+            model = None if graphs else load_network(WEIGHTS_DIR / meta["file"], meta)
+        multiple = next(iter(graphs.values())).multiple if graphs else model.multiple
         plan = TilePlan(
-            halo=int(meta.get("halo", DEFAULT_HALO[arch])),
-            multiple=int(getattr(model, "multiple", 1)),
-            blend=True,
+            halo=int(meta.get("halo", DEFAULT_HALO[arch])), multiple=int(multiple), blend=True
         )
         name = f"{arch}:{meta.get('variant', Path(weights).stem)}"
-        if getattr(model, "conditioned", False):
+        denoiser: Denoiser
+        if graphs:  # shipped graphs on ONNX Runtime: no torch
+            controls = (strength, sigma, chroma)
+            denoiser = _from_graphs(graphs, plan, name, device, precision, threads, *controls)
+        elif getattr(model, "conditioned", False):
             from fastdenoise.models import conditioned
 
-            denoiser: Denoiser = conditioned.build(
-                model, plan, name, engine, device, precision, threads, strength, sigma, chroma
+            denoiser = conditioned.build(
+                model, plan, name, chosen, device, precision, threads, strength, sigma, chroma
             )
         else:
-            denoiser = engines.create(engine, model, plan, name, device, precision, threads)
+            denoiser = engines.create(chosen, model, plan, name, device, precision, threads)
         if shuffle > 1:
             from fastdenoise.models.shuffle import PixelShuffleDenoiser
 
