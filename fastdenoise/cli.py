@@ -54,9 +54,11 @@ def _main(
 
 
 def _usage_error(message: str) -> typer.Exit:
+    from rich.markup import escape
+
     from fastdenoise.console import error_line
 
-    error_line("usage", message)
+    error_line("usage", escape(message))  # keep brackets ('fastdenoise[train]', paths)
     return typer.Exit(EXIT_USAGE)
 
 

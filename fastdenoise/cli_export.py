@@ -99,8 +99,11 @@ def export(
     """
     from fastdenoise import methods
     from fastdenoise.cli import method_spec
+    from fastdenoise.extras import TRAIN_EXTRA, has_torch
     from fastdenoise.models import zoo
 
+    if not has_torch():
+        raise _fail(f"export needs PyTorch: {TRAIN_EXTRA}")
     try:
         model, params = method_spec(model, param)
         variant, weights = _variant_and_weights(params, variant, weights)

@@ -159,6 +159,11 @@ def train(
 
     Example: fastdenoise train -o checkpoints/mwcnn -d data/CBSD432 --val data/CBSD68
     """
+    from fastdenoise.extras import TRAIN_EXTRA, has_torch
+
+    if not has_torch():
+        typer.echo(f"error: train needs PyTorch: {TRAIN_EXTRA}", err=True)
+        raise typer.Exit(2)
     from fastdenoise.train import RESUMABLE, TrainConfig
     from fastdenoise.train import train as run
 

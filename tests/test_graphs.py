@@ -166,3 +166,37 @@ def test_ort_run_from_shipped_graphs_never_imports_torch(tmp_path: Path, block: 
         )
     else:
         assert report["error"] == ""
+
+
+BLOCKED_CLI = """
+import runpy, sys
+sys.modules["torch"] = None  # as if torch were not installed
+sys.argv = ["fastdenoise", *sys.argv[1:]]
+runpy.run_module("fastdenoise", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("train", "-o", "{tmp}/ckpt", "-d", "{tmp}"),
+        ("export", "-m", "rednet"),
+        ("run", "{tmp}/a.png", "-o", "{tmp}/out", "-m", "rednet", "--engine", "torch"),
+        ("run", "{tmp}/a.png", "-o", "{tmp}/out", "-m", "rednet", "-p", "weights={tmp}/w.st"),
+    ],
+    ids=["train", "export", "torch-engine", "own-weights"],
+)
+def test_without_torch_every_torch_path_names_the_extra_in_one_line(tmp_path, args) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "w.json").write_text(json.dumps({"arch": "rednet", "config": {}, "sha256": "0"}))
+    (tmp_path / "w.st").write_bytes(b"")
+    argv = [a.format(tmp=tmp_path) for a in args]
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCKED_CLI, *argv], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if "fastdenoise[train]" in line]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "needs PyTorch: pip install 'fastdenoise[train]'" in lines[0]
