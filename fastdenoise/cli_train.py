@@ -109,6 +109,9 @@ def train(
     estimator_weight: Annotated[
         float, typer.Option(help="fdnet: weight of the noise estimator's loss.")
     ] = 0.1,
+    freeze: Annotated[
+        str, typer.Option(help="fdnet: 'denoiser' trains the noise estimator alone (fast).")
+    ] = "",
     ema: Annotated[
         float, typer.Option(help="EMA decay of the weights used for validation/export (0 = off).")
     ] = 0.0,
@@ -179,7 +182,7 @@ def train(
         pair_fraction=pair_fraction, gray_fraction=gray_fraction, noise=noise, patch=patch,
         batch=batch, lr=lr, min_lr=min_lr, warmup=warmup, weight_decay=weight_decay,
         grad_clip=grad_clip, loss=loss, ema=ema, lowpass=lowpass, quantize=quantize,
-        map_forcing=map_forcing, estimator_weight=estimator_weight,
+        map_forcing=map_forcing, estimator_weight=estimator_weight, freeze=freeze,
         bf16=bf16, seed=seed, init=str(init) if init else None, val_sigma=val_sigma,
         val_noise=val_noise,
     )  # fmt: skip

@@ -82,6 +82,7 @@ class TrainConfig:
     quantize: float = 0.0  # share of noisy patches clipped and rounded to 8 bits (user files)
     map_forcing: float = 0.5  # noise-map models: share of steps fed the true map, not the estimate
     estimator_weight: float = 0.1  # noise-map models: weight of the estimator's log-L1 loss
+    freeze: str = ""  # "denoiser": train a noise-map model's estimator alone (one process)
     ema: float = 0.0
     bf16: bool = True  # asked for; used only where the CPU has native bf16 (see Trainer)
     threads: int = 1
@@ -249,6 +250,8 @@ class Trainer:
         self.net: nn.Module = self.model
         if self.world > 1:
             self.net = DistributedDataParallel(self.model, broadcast_buffers=False)
+        if cfg.freeze:
+            self._freeze(cfg.freeze)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.ema = [p.detach().clone() for p in self.params] if cfg.ema else None
         self.optim = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -259,6 +262,15 @@ class Trainer:
         self.autocast = cfg.bf16 and cpu_has_bf16()
         if cfg.bf16 and not self.autocast:
             self.console.print("bf16: this CPU has no native bfloat16 kernels; training in fp32")
+
+    def _freeze(self, part: str) -> None:
+        """Only ``freeze="denoiser"``: everything but a noise-map model's estimator is fixed."""
+        if part != "denoiser" or not getattr(self.model, "conditioned", False):
+            raise ValueError(f"--freeze {part!r}: only 'denoiser' of a noise-map model (fdnet)")
+        if self.world > 1:
+            raise ValueError("--freeze runs in one process")
+        for name, param in self.model.named_parameters():
+            param.requires_grad_(name.startswith("estimator."))
 
     # -- data ---------------------------------------------------------------------------------
     def load_data(self) -> datasets.PatchSampler:
@@ -290,6 +302,9 @@ class Trainer:
         noisy, clean = self.batch()
         for group in self.optim.param_groups:
             group["lr"] = lr_at(self.step, cfg)
+        if cfg.freeze:  # the estimator alone: no denoising pass at all
+            loss = estimator_loss(self.model.estimate(noisy), local_rms(noisy, clean))
+            return self._apply(loss)
         extra = torch.zeros(())
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):
             if getattr(self.model, "conditioned", False):
@@ -302,6 +317,11 @@ class Trainer:
         loss = loss_fn(cfg.loss, out.float(), clean) + extra
         if cfg.lowpass:
             loss = loss + cfg.lowpass * lowpass_l1(out.float(), clean)
+        return self._apply(loss)
+
+    def _apply(self, loss: torch.Tensor) -> float:
+        """Backward, clip, optimizer and EMA step; returns the loss."""
+        cfg = self.cfg
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:

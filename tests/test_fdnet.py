@@ -96,6 +96,29 @@ def test_one_training_step_feeds_both_losses(tmp_path: Path) -> None:
     assert np.allclose(noisy * 255, np.rint(noisy * 255), atol=1e-4)  # quantized to 8 bits
 
 
+def test_freeze_trains_the_estimator_alone(tmp_path: Path) -> None:
+    import cv2
+
+    data = tmp_path / "clean"
+    data.mkdir()
+    rng = np.random.default_rng(1)
+    cv2.imwrite(str(data / "a.png"), rng.integers(0, 256, (48, 48, 3), dtype=np.uint8))
+    cfg = TrainConfig(
+        out=str(tmp_path / "run"), model="fdnet", params=TINY, data=[str(data)],
+        noise="gaussian:sigma=5-30", patch=32, batch=2, iters=2, warmup=1, threads=1,
+        freeze="denoiser", bf16=False,
+    )  # fmt: skip
+    trainer = Trainer(cfg)
+    trainer.sampler = trainer.load_data()
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    assert np.isfinite(trainer.train_step())
+    after = trainer.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("estimator.") for k in changed)
+    with pytest.raises(ValueError, match="freeze"):
+        Trainer(TrainConfig(out=str(tmp_path / "r2"), model="fdnet", params=TINY, freeze="x"))
+
+
 class _Constant:
     """A stand-in engine returning a fixed map (estimator) or echoing its input's map."""
 
