@@ -32,7 +32,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+
+try:
+    import torch
+except ModuleNotFoundError:  # `python -m fastdenoise.train` without the [train] extra
+    if __name__ != "__main__":
+        raise
+    import sys
+
+    from fastdenoise.extras import TRAIN_EXTRA
+
+    print(f"error: training needs PyTorch: {TRAIN_EXTRA}", file=sys.stderr)
+    raise SystemExit(2) from None
 from rich.console import Console
 from rich.progress import (
     BarColumn,

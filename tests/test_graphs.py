@@ -200,3 +200,13 @@ def test_without_torch_every_torch_path_names_the_extra_in_one_line(tmp_path, ar
     lines = [line for line in result.stderr.splitlines() if "fastdenoise[train]" in line]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "needs PyTorch: pip install 'fastdenoise[train]'" in lines[0]
+
+
+def test_python_m_train_without_torch_names_the_extra(tmp_path) -> None:
+    code = (
+        "import runpy, sys; sys.modules['torch'] = None; "
+        "runpy.run_module('fastdenoise.train', run_name='__main__')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "needs PyTorch: pip install 'fastdenoise[train]'" in result.stderr

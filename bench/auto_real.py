@@ -1,0 +1,77 @@
+"""What `-m auto` does on real noisy photos: how many it leaves unchanged, what it runs, and
+whether it scores what its model scores (the real sets with a reference in ../shared/data).
+
+    .venv/bin/python bench/auto_real.py --data ../shared/data -o bench/results/auto_real.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from fastdenoise import methods
+from fastdenoise.datasets import find_pairs, read_image
+from fastdenoise.evaluate import scores
+from fastdenoise.tiler import run_tiled
+
+SETS = ("Nam_patches", "PolyU_crops", "SIDD_val_block_DANet")
+
+
+def pairs_of(data: Path, name: str) -> list[tuple[Path, Path]]:
+    root = data / name
+    if (root / "noisy.png").exists():
+        return [(root / "noisy.png", root / "gt.png")]
+    return find_pairs(root)
+
+
+def run_set(data: Path, name: str, auto: methods.Denoiser) -> tuple[str, list[str]]:
+    """One table row for a set and the per-choice counts."""
+    choices: collections.Counter[str] = collections.Counter()
+    unchanged, psnr_in, psnr_out = 0, [], []
+    for noisy_path, clean_path in pairs_of(data, name):
+        noisy, clean = read_image(noisy_path, 3), read_image(clean_path, 3)
+        bound = auto.prepare(noisy)
+        label = bound.describe()
+        choices[label.split(" (")[0].removeprefix("auto -> ")] += 1
+        unchanged += bool(getattr(bound, "unchanged", False))
+        out = noisy if bound.unchanged else run_tiled(noisy, bound, out_dtype=noisy.dtype)
+        psnr_in.append(scores(noisy, clean)[0])
+        psnr_out.append(scores(out, clean)[0])
+    chosen = "; ".join(f"{k} x{v}" for k, v in choices.most_common())
+    row = (
+        f"| {name} | {len(psnr_in)} | {unchanged} | {np.mean(psnr_in):.2f} "
+        f"| {np.mean(psnr_out):.2f} | {chosen} |"
+    )
+    return row, list(choices)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("-o", "--out", type=Path)
+    args = parser.parse_args(argv)
+    auto = methods.get("auto").build(device="cpu")
+    rows = [run_set(args.data, name, auto)[0] for name in SETS]
+    text = "\n".join(
+        [
+            "# `-m auto` on real noisy photos",
+            "",
+            f"`{' '.join(['python', *sys.argv])}`",
+            "",
+            "| set | images | left unchanged | noisy PSNR | auto PSNR | what auto ran |",
+            "|---|---:|---:|---:|---:|---|",
+            *rows,
+            "",
+        ]
+    )
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
