@@ -50,6 +50,10 @@ def test_median_integer_images_match_scipy():
     checks.check_median_integer_images(DEVICE, 5, 6)
 
 
+def test_median_8bit_levels_match_scipy():
+    checks.check_median_8bit_levels_match_scipy(DEVICE, [(1, 6, 5), (3, 5, 6)], tile=4)
+
+
 def test_adaptive_median_matches_reference():
     checks.check_adaptive_median_matches_reference(DEVICE, [(1, 1, 1), (2, 7, 6)], (3, 5))
 
