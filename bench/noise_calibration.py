@@ -43,7 +43,7 @@ def within_25(reading: np.ndarray, measured: np.ndarray) -> int:
     return int((np.abs(reading / measured - 1) <= 0.25).sum())
 
 
-def paired_rows(data: Path, weights: str) -> list[str]:
+def paired_rows(data: Path, weights: str, threshold: float) -> list[str]:
     rows = []
     for name in PAIRED:
         root = data / name
@@ -59,8 +59,9 @@ def paired_rows(data: Path, weights: str) -> list[str]:
         m, e, f = (np.array(v) for v in (measured, learned, fine))
         rows.append(
             f"| {name} | {len(m)} | {m.mean():.2f} | {e.mean():.2f} | {np.median(e / m):.2f} "
-            f"| {within_25(e, m)}/{len(m)} | {f.mean():.2f} | {np.median(f / m):.2f} "
-            f"| {within_25(f, m)}/{len(m)} |"
+            f"| {within_25(e, m)}/{len(m)} | {int((e >= threshold).sum())}/{len(m)} "
+            f"| {f.mean():.2f} | {np.median(f / m):.2f} | {within_25(f, m)}/{len(m)} "
+            f"| {int((f >= 2.0).sum())}/{len(m)} |"
         )
     return rows
 
@@ -104,9 +105,9 @@ def main(argv: list[str] | None = None) -> None:
         "of the measured RMS of noisy - reference.",
         "",
         "| set | images | measured RMS | learned | learned/measured (median) | within 25% "
-        "| fine | fine/measured (median) | within 25% |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *paired_rows(args.data, args.weights),
+        "| called noisy | fine | fine/measured (median) | within 25% | called noisy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *paired_rows(args.data, args.weights, threshold),
         "",
         f"Called noisy: learned reading >= {threshold:g}; fine reading >= 2.0 (the old rule).",
         "",
