@@ -14,9 +14,12 @@ All evidence is measured on the image itself (one channel, subsampled on huge im
 * signal dependence: the same block estimate per brightness bin, fitted as
   ``log sigma = a + slope * log brightness``. White Gaussian noise has slope ~0, shot
   (Poisson-like) noise ~0.5 (variance grows with the signal), speckle ~1;
-* real-noise RMS: the fine-scale sigma under-reads the spatially correlated noise of real
-  photos 2-4x, so where FDNet's estimator is shipped (:mod:`fastdenoise.noisemap`) its
-  reading (``rms``) is the level, and it alone decides clean (below ``CLEAN_RMS``) or noisy.
+* real-noise RMS (``learned=True``, experimental): the fine-scale sigma under-reads the
+  spatially correlated noise of real photos 2-8x (bench/results/noise_calibration.md), so
+  FDNet's estimator (:mod:`fastdenoise.noisemap`) can read the level instead (``rms``) and
+  decide clean (below ``CLEAN_RMS``) or noisy. It is not the default: as shipped it reads
+  textured clean photos (2.6-2.9 on CBSD68/Kodak24) above mild real noise (1.5-1.8 on
+  Nam/PolyU), so it cannot yet tell them apart.
 """
 
 from __future__ import annotations
@@ -169,11 +172,11 @@ def _slope(plane: np.ndarray) -> tuple[float, float]:
     return float(slope), float(np.exp(intercept + slope * np.log(128.0)))
 
 
-def identify(pixels: np.ndarray, learned: bool | None = None) -> NoiseReport:
+def identify(pixels: np.ndarray, learned: bool = False) -> NoiseReport:
     """Classify the noise of an ``HxW``/``HxWxC`` image (uint8, uint16 or float in [0, 1]).
 
-    ``learned``: use FDNet's estimator for the level and the clean decision (default: where
-    its weights are shipped); ``False`` keeps the fine-scale estimate alone.
+    ``learned``: use FDNet's estimator for the level and the clean decision (experimental;
+    needs its shipped weights); the default keeps the fine-scale estimate alone.
     """
     pixels = np.asarray(pixels)
     plane = analysis_plane(pixels)
@@ -182,10 +185,6 @@ def identify(pixels: np.ndarray, learned: bool | None = None) -> NoiseReport:
         return NoiseReport("salt-and-pepper", fraction, rest_sigma, fraction, 0.0)
     sigma = estimate_sigma(plane)
     slope, sigma_mid = _slope(plane)
-    if learned is None:
-        from fastdenoise import noisemap
-
-        learned = noisemap.available()
     rms = _learned_rms(pixels) if learned else None
     if (sigma if rms is None else rms) < (CLEAN_SIGMA if rms is None else CLEAN_RMS):
         return NoiseReport("clean", sigma if rms is None else rms, sigma, fraction, slope, rms)

@@ -1,9 +1,11 @@
 """``-m auto``: identify each image's noise, then hand it to the method that suits it.
 
 Impulses go to ``adaptive-median``; clean images pass through untouched; everything else goes
-to the first available of :data:`PREFERRED` (the shipped real-noise models, FDNet then MWCNN,
-then NLM fed the measured sigma, which is more robust than scikit-image's estimate on
-textured images). Gray
+to the first available of :data:`PREFERRED` (the shipped real-noise model, MWCNN `real`, then
+NLM fed the measured sigma, which is more robust than scikit-image's estimate on textured
+images). Clean or noisy is decided by :func:`fastdenoise.analyze.identify`'s default
+(fine-scale) reading; FDNet's learned reading is not yet good enough to decide (see
+bench/results/noise_calibration.md). Gray
 images go to :data:`PREFERRED_GRAY`: the shipped colour models were trained on independent
 per-channel noise and barely touch a gray image's identical-in-every-channel noise (MWCNN
 `real`: 21.5 dB on BSD68 sigma 25 from 20.5).
@@ -21,7 +23,7 @@ from fastdenoise.methods import Denoiser, Method, TilePlan
 if TYPE_CHECKING:
     from fastdenoise.analyze import NoiseReport
 
-PREFERRED = ("fdnet", "mwcnn", "nlm")
+PREFERRED = ("mwcnn", "nlm")  # fdnet joins first once it beats mwcnn real on real photos
 PREFERRED_GRAY = ("nlm",)
 
 

@@ -453,6 +453,13 @@ def sample_images(
 def analyze(
     images: Annotated[list[Path], typer.Argument(help="Image files to analyse.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    learned: Annotated[
+        bool,
+        typer.Option(
+            "--learned",
+            help="Read the level with FDNet's learned estimator (experimental: see README).",
+        ),
+    ] = False,
 ) -> None:
     """Identify each image's noise type and level, with the evidence.
 
@@ -465,7 +472,7 @@ def analyze(
     rows, failed = [], 0
     for path in images:
         try:
-            report = identify(read_image(path).pixels)
+            report = identify(read_image(path).pixels, learned=learned)
         except ImageError as error:
             error_line(str(path), str(error))
             failed += 1

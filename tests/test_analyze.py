@@ -39,11 +39,12 @@ def _cases(clean: np.ndarray, rng: np.random.Generator):
 
 @pytest.fixture(scope="module")
 def verdicts():
+    """The default (fine-scale) classifier's verdicts on synthetic noise."""
     rng = np.random.default_rng(7)
     rows = []
     for name in IMAGES:
         for kind, level, noisy in _cases(_crop(name), rng):
-            rows.append((name, kind, level, identify(noisy)))
+            rows.append((name, kind, level, identify(noisy, learned=False)))
     return rows
 
 
@@ -101,3 +102,17 @@ def test_noise_map_crops_cover_the_image_evenly():
     pieces = crops(image, size=256, count=9)
     assert len(pieces) == 9 and all(p.shape == (256, 256, 3) for p in pieces)
     assert crops(image[:100, :120], size=256)[0].shape == (100, 120, 3)  # small: whole image
+
+
+def test_learned_path_calls_synthetic_noise_noisy_and_reads_its_level():
+    from fastdenoise import noisemap
+
+    if not noisemap.available():
+        pytest.skip("no fdnet weights shipped: the learned reading is not used")
+    rng = np.random.default_rng(3)
+    for name in ("astronaut", "coffee"):
+        clean = _crop(name)
+        for sigma in (10, 25):
+            report = identify(_u8(clean + rng.normal(0, sigma / 255, clean.shape)), learned=True)
+            assert report.kind != "clean" and report.rms is not None
+            assert 0.5 * sigma < report.rms < 1.5 * sigma, (name, sigma, report.evidence())
