@@ -53,8 +53,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("-o", "--out", type=Path)
+    parser.add_argument("--learned", action="store_true", help="FDNet's reading decides clean")
     args = parser.parse_args(argv)
-    auto = methods.get("auto").build(device="cpu")
+    from fastdenoise.auto import AutoDenoiser
+
+    auto = AutoDenoiser(device="cpu", learned=args.learned)
     rows = [run_set(args.data, name, auto)[0] for name in SETS]
     text = "\n".join(
         [
@@ -70,7 +73,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(text)
     if args.out:
-        args.out.write_text(text)
+        mode = "a" if args.learned and args.out.exists() else "w"
+        with args.out.open(mode) as handle:
+            handle.write(
+                text if mode == "w" else "\nWith FDNet's learned reading deciding:\n\n" + text
+            )
 
 
 if __name__ == "__main__":

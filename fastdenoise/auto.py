@@ -68,8 +68,8 @@ class AutoDenoiser(Denoiser):
 
     plan = TilePlan()
 
-    def __init__(self, device: str = "auto") -> None:
-        self.device = device
+    def __init__(self, device: str = "auto", learned: bool = False) -> None:
+        self.device, self.learned = device, learned  # learned: FDNet's reading decides
         self._built: dict[str, Denoiser] = {}
 
     def _build(self, name: str, **params: float) -> Denoiser:
@@ -97,7 +97,7 @@ class AutoDenoiser(Denoiser):
     def prepare(self, image: np.ndarray) -> Denoiser:
         from fastdenoise.analyze import identify
 
-        report = identify(image)
+        report = identify(image, learned=self.learned)
         if report.kind == "clean":
             return _Passthrough(f"clean: {report.evidence()}")
         name, params = self.choose(report, gray=is_gray(image))
