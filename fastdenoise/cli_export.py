@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -49,19 +49,6 @@ def _variant_and_weights(
     if params.get("weights"):
         weights = Path(str(params["weights"]))
     return variant, weights
-
-
-def runtime_parts(net: Any, stem: str) -> list[tuple[str, Any]]:
-    """The networks ``run`` executes for a model, each with the cache stem the runtime uses.
-
-    A noise-map-conditioned model (FDNet) runs as two engines, its estimator and its
-    conditioned denoiser (:mod:`fastdenoise.models.conditioned`); every other model as one.
-    """
-    if getattr(net, "conditioned", False):
-        from fastdenoise.models.fdnet import Conditioned, Estimator
-
-        return [(f"{stem}-estimator", Estimator(net)), (f"{stem}-denoiser", Conditioned(net))]
-    return [(stem, net)]
 
 
 def _numbered(output: Path, stem: str, count: int) -> Path:
@@ -126,7 +113,9 @@ def export(
     except (LookupError, ValueError, FileNotFoundError) as error:
         raise _fail(str(error)) from None
     stem = f"{model}-{meta.get('variant', weights.stem if weights else 'custom')}"
-    parts = runtime_parts(net, stem)
+    from fastdenoise.models.conditioned import part_stem, runtime_parts
+
+    parts = [(part_stem(stem, part), view) for part, view in runtime_parts(net).items()]
     if fmt == "onnx":
         from fastdenoise.engines import onnx_export
 

@@ -16,7 +16,7 @@ from fastdenoise.engines import onnx_graph  # noqa: E402
 
 from fastdenoise import methods  # noqa: E402
 from fastdenoise.models import publish, zoo  # noqa: E402
-from fastdenoise.models.conditioned import ConditionedDenoiser  # noqa: E402
+from fastdenoise.models.conditioned import ConditionedDenoiser, runtime_parts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_FDNET = {"widths": [8, 16], "enc": [1, 1], "middle": 1, "dec": [1, 1], "estimator_width": 8}
@@ -45,7 +45,7 @@ def ship_tiny(folder: Path, arch: str = "fdnet", config: dict | None = None) -> 
 
 def torch_output(arch: str, meta: dict, part: str, x: np.ndarray) -> np.ndarray:
     net = zoo.load_network(zoo.WEIGHTS_DIR / meta["file"], meta).eval()
-    module = publish.graph_parts(net)[part]
+    module = runtime_parts(net)[part]
     with torch.no_grad():
         return module(torch.from_numpy(x)).numpy()
 

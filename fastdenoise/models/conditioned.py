@@ -105,29 +105,20 @@ class ConditionedDenoiser(Denoiser):
         return f"{inner}, {level}, strength {self.strength:g}{chroma}"
 
 
-def build(
-    net: Any,
-    plan: TilePlan,
-    name: str,
-    engine: str,
-    device: str,
-    precision: str,
-    threads: int,
-    strength: float = 1.0,
-    sigma: float = 0.0,
-    chroma: float = -1.0,
-) -> ConditionedDenoiser:
-    """Engines for both halves of ``net`` (an :class:`~fastdenoise.models.fdnet.FDNet`)."""
-    from fastdenoise import engines
-    from fastdenoise.models.fdnet import Conditioned, Estimator
+def runtime_parts(net: Any) -> dict[str, Any]:
+    """The networks the runtime executes for ``net``, by part name.
 
-    check_controls(strength, sigma, chroma)
-    estimator = engines.create(
-        engine, Estimator(net), plan, f"{name}-estimator", device, precision, threads
-    )
-    denoiser = engines.create(
-        engine, Conditioned(net), plan, f"{name}-denoiser", device, precision, threads
-    )
-    return ConditionedDenoiser(
-        estimator, denoiser, plan, name, strength, sigma, net.channels, chroma
-    )
+    A noise-map-conditioned network (FDNet) runs as its ``estimator`` and its conditioned
+    ``denoiser`` (two single-input views); any other network as one ``model``. The same
+    names key the shipped graphs (``zoo.load_graphs``) and the exported files.
+    """
+    if getattr(net, "conditioned", False):
+        from fastdenoise.models.fdnet import Conditioned, Estimator
+
+        return {"estimator": Estimator(net), "denoiser": Conditioned(net)}
+    return {"model": net}
+
+
+def part_stem(stem: str, part: str) -> str:
+    """The cache/file stem of one runtime part: ``stem`` itself, or ``stem-<part>``."""
+    return stem if part == "model" else f"{stem}-{part}"

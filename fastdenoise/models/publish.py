@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fastdenoise.engines import onnx_graph
+from fastdenoise.models.conditioned import runtime_parts
 from fastdenoise.models.zoo import DEFAULT_HALO, WEIGHTS_DIR, sha256_file
 
 
@@ -74,19 +75,6 @@ def export(
     return write_graphs(arch, variant, folder)
 
 
-def graph_parts(net: Any) -> dict[str, Any]:
-    """The networks the runtime executes for ``net``, by part name (``load_graphs``' keys).
-
-    A noise-map-conditioned network (FDNet) runs as its estimator and its conditioned
-    denoiser (:mod:`fastdenoise.models.conditioned`); any other as itself.
-    """
-    if getattr(net, "conditioned", False):
-        from fastdenoise.models.fdnet import Conditioned, Estimator
-
-        return {"estimator": Estimator(net), "denoiser": Conditioned(net)}
-    return {"model": net}
-
-
 def write_graphs(arch: str, variant: str, folder: Path = WEIGHTS_DIR) -> dict[str, Any]:
     """Export the shipped variant's runtime networks as weights-free ONNX graphs (torch).
 
@@ -106,7 +94,7 @@ def write_graphs(arch: str, variant: str, folder: Path = WEIGHTS_DIR) -> dict[st
     weights = load_arrays(folder / meta["file"], meta)
     keys = {id(tensor): key for key, tensor in net.state_dict(keep_vars=True).items()}
     parts: dict[str, Any] = {}
-    for part, module in graph_parts(net).items():
+    for part, module in runtime_parts(net).items():
         names = {k: keys[id(t)] for k, t in module.state_dict(keep_vars=True).items()}
         with tempfile.TemporaryDirectory() as tmp:
             full = onnx_export.export(module, Path(tmp) / "full.onnx").read_bytes()

@@ -175,33 +175,32 @@ def load_user_weights(path: str | Path) -> tuple[Any, dict]:
     return load_network(path, meta), meta
 
 
-def _from_graphs(
-    graphs: dict[str, ShippedGraph],
+def _engines(
+    parts: dict[str, Any],
+    engine: str,
     plan: TilePlan,
     name: str,
     device: str,
     precision: str,
     threads: int,
-    strength: float = 1.0,
-    sigma: float = 0.0,
-    chroma: float = -1.0,
+    controls: tuple[float, float, float],
 ) -> Denoiser:
-    """ONNX Runtime engines for a variant's shipped graphs (:func:`load_graphs`), no torch."""
+    """Engines for a model's runtime parts: one ``model``, or a noise-map network's
+    ``estimator`` and ``denoiser`` (torch modules, or shipped graphs on ONNX Runtime)."""
     from fastdenoise import engines
+    from fastdenoise.models.conditioned import ConditionedDenoiser, part_stem
 
-    def create(part: str, stem: str) -> Denoiser:
-        return engines.create("onnxruntime", graphs[part], plan, stem, device, precision, threads)
-
-    if "model" in graphs:
-        return create("model", name)
-    from fastdenoise.models.conditioned import ConditionedDenoiser
-
-    estimator, denoiser = (
-        create("estimator", f"{name}-estimator"),
-        create("denoiser", f"{name}-denoiser"),
+    built = {
+        part: engines.create(engine, net, plan, part_stem(name, part), device, precision, threads)
+        for part, net in parts.items()
+    }
+    if "model" in built:
+        return built["model"]
+    strength, sigma, chroma = controls
+    channels = int(parts["estimator"].channels)
+    return ConditionedDenoiser(
+        built["estimator"], built["denoiser"], plan, name, strength, sigma, channels, chroma
     )
-    channels = graphs["estimator"].channels
-    return ConditionedDenoiser(estimator, denoiser, plan, name, strength, sigma, channels, chroma)
 
 
 def _factory(arch: str, default_variant: str) -> Any:
@@ -241,18 +240,14 @@ def _factory(arch: str, default_variant: str) -> Any:
             halo=int(meta.get("halo", DEFAULT_HALO[arch])), multiple=int(multiple), blend=True
         )
         name = f"{arch}:{meta.get('variant', Path(weights).stem)}"
-        denoiser: Denoiser
         if graphs:  # shipped graphs on ONNX Runtime: no torch
-            controls = (strength, sigma, chroma)
-            denoiser = _from_graphs(graphs, plan, name, device, precision, threads, *controls)
-        elif getattr(model, "conditioned", False):
-            from fastdenoise.models import conditioned
-
-            denoiser = conditioned.build(
-                model, plan, name, chosen, device, precision, threads, strength, sigma, chroma
-            )
+            parts: dict[str, Any] = dict(graphs)
         else:
-            denoiser = engines.create(chosen, model, plan, name, device, precision, threads)
+            from fastdenoise.models.conditioned import runtime_parts
+
+            parts = runtime_parts(model)
+        controls = (strength, sigma, chroma)
+        denoiser = _engines(parts, chosen, plan, name, device, precision, threads, controls)
         if shuffle > 1:
             from fastdenoise.models.shuffle import PixelShuffleDenoiser
 
