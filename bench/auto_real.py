@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from fastdenoise import methods
-from fastdenoise.datasets import find_pairs, read_image
+from fastdenoise.datasets import find_pairs
 from fastdenoise.evaluate import scores
+from fastdenoise.io import read_pixels
 from fastdenoise.tiler import run_tiled
 
 SETS = ("Nam_patches", "PolyU_crops", "SIDD_val_block_DANet")
@@ -33,7 +34,7 @@ def run_set(data: Path, name: str, auto: methods.Denoiser) -> tuple[str, list[st
     choices: collections.Counter[str] = collections.Counter()
     unchanged, psnr_in, psnr_out = 0, [], []
     for noisy_path, clean_path in pairs_of(data, name):
-        noisy, clean = read_image(noisy_path, 3), read_image(clean_path, 3)
+        noisy, clean = read_pixels(noisy_path, 3), read_pixels(clean_path, 3)
         bound = auto.prepare(noisy)
         label = bound.describe()
         choices[label.split(" (")[0].removeprefix("auto -> ")] += 1

@@ -30,9 +30,10 @@ import numpy as np
 import torch
 
 from fastdenoise import engines
+from fastdenoise.io import read_pixels
 from fastdenoise.methods import Denoiser, TilePlan
 from fastdenoise.models import zoo
-from fastdenoise.tiler import run_tiled
+from fastdenoise.tiler import run_tiled, to_float
 
 COMBOS = "torch:fp32,torch:fp16,onnxruntime:fp32,onnxruntime:int8"
 
@@ -99,13 +100,11 @@ def psnr_rows(
     weights: Path, data: Path, sigma: float, threads: int, combos: list[tuple[str, str]]
 ) -> list[dict[str, Any]]:
     """PSNR on ``data`` + AWGN ``sigma`` per engine x precision (whole-image, tile 512)."""
-    from PIL import Image
-
     model, meta = zoo.load_user_weights(weights)
     arch = meta["arch"]
     paths = sorted(p for p in data.iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))
     rng = np.random.default_rng(25)
-    clean = [np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) / 255 for p in paths]
+    clean = [to_float(read_pixels(p, 3)) for p in paths]
     noisy = [c + rng.normal(0, sigma / 255, c.shape).astype(np.float32) for c in clean]
     rows = []
     for engine, precision in combos:

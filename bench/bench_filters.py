@@ -332,12 +332,13 @@ def scores_psnr(output: np.ndarray, clean: np.ndarray) -> float:
 
 def load(folder: Path, sigma: float, count: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
     """(clean uint8, noisy float64) per image, noise seeded by the index in the sorted list."""
-    from fastdenoise.datasets import list_images, read_image
+    from fastdenoise.datasets import list_images
     from fastdenoise.evaluate import awgn
+    from fastdenoise.io import read_pixels
 
     files = list_images(folder)[:count]
     return [
-        (clean := read_image(f, channels=3), awgn(clean, sigma, i)) for i, f in enumerate(files)
+        (clean := read_pixels(f, channels=3), awgn(clean, sigma, i)) for i, f in enumerate(files)
     ]
 
 

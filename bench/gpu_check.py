@@ -894,16 +894,15 @@ def write_big_photo(path: Path, height: int, width: int, sigma: float = 25, band
 
 def centre_psnr(path: Path, height: int, width: int, crop: int = 1024) -> float:
     """PSNR of a centre crop of the image at ``path`` against the same crop of the scene."""
-    from PIL import Image
+    from fastdenoise.io import read_pixels
+    from fastdenoise.tiler import to_float
 
-    Image.MAX_IMAGE_PIXELS = None
-    with Image.open(path) as opened:
-        if opened.size != (width, height):
-            raise ValueError(f"{path.name}: size {opened.size}, expected {(width, height)}")
-        rows, cols = min(crop, height), min(crop, width)
-        top, left = (height - rows) // 2, (width - cols) // 2
-        box = (left, top, left + cols, top + rows)
-        region = np.asarray(opened.convert("RGB").crop(box), np.float32) / 255
+    pixels = read_pixels(path, 3)
+    if pixels.shape[:2] != (height, width):
+        raise ValueError(f"{path.name}: size {pixels.shape[1::-1]}, expected {(width, height)}")
+    rows, cols = min(crop, height), min(crop, width)
+    top, left = (height - rows) // 2, (width - cols) // 2
+    region = to_float(pixels[top : top + rows, left : left + cols])
     clean = scene(region.shape[0], region.shape[1], 3, y0=top, x0=left)
     return psnr(clean, region)
 
@@ -1061,13 +1060,12 @@ def build_report(ctx: Context, stages: list[StageResult]) -> dict[str, Any]:
 
 def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """``gpu.md`` and ``gpu.json`` in ``out_dir`` (written whole, then renamed)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from fastdenoise.atomic import write_atomic
+
     paths = out_dir / "gpu.md", out_dir / "gpu.json"
     texts = render_markdown(report), json.dumps(report, indent=1, default=str) + "\n"
     for path, text in zip(paths, texts, strict=True):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_atomic(path, text)
     return paths
 
 

@@ -22,7 +22,8 @@ import numpy as np
 
 from fastdenoise import noisemap
 from fastdenoise.analyze import analysis_plane, estimate_sigma
-from fastdenoise.datasets import find_pairs, list_images, read_image
+from fastdenoise.datasets import find_pairs, list_images
+from fastdenoise.io import read_pixels
 
 PAIRED = ("Nam_patches", "PolyU_crops", "SIDD_val_block_DANet")
 CLEAN = ("CBSD68", "Kodak24", "Nam_patches/gt", "PolyU_crops/gt", "SIDD_val_block_DANet/gt")
@@ -50,7 +51,7 @@ def paired_rows(data: Path, weights: str, threshold: float) -> list[str]:
         pairs = sidd_pair(root) if name.startswith("SIDD") else find_pairs(root)
         measured, learned, fine = [], [], []
         for noisy_path, clean_path in pairs:
-            noisy, clean = read_image(noisy_path, 3), read_image(clean_path, 3)
+            noisy, clean = read_pixels(noisy_path, 3), read_pixels(clean_path, 3)
             diff = noisy.astype(np.float64) - clean.astype(np.float64)
             measured.append(float(np.sqrt(np.mean(diff**2))))
             est, sig = readings(noisy, weights)
@@ -72,7 +73,7 @@ def called_noisy_rows(data: Path, weights: str, threshold: float) -> list[str]:
         files = list_images(data / name) if (data / name).is_dir() else []
         if name.startswith("SIDD"):
             files = [data / "SIDD_val_block_DANet" / "gt.png"]
-        values = np.array([readings(read_image(p, 3), weights) for p in files])
+        values = np.array([readings(read_pixels(p, 3), weights) for p in files])
         kind = "clean reference" if name in CLEAN else "real noisy, no reference"
         noisy_learned = int((values[:, 0] >= threshold).sum())
         noisy_fine = int((values[:, 1] >= 2.0).sum())

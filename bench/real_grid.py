@@ -19,6 +19,7 @@ import numpy as np
 
 from fastdenoise.cli import method_spec
 from fastdenoise.evaluate import method_fn, scores, to_uint8
+from fastdenoise.io import read_pixels
 
 # (label, noisy file, reference file or None, crop top-left (y, x)) under --data
 ROWS = [
@@ -33,10 +34,10 @@ ROWS = [
 
 def read_rgb(path: Path) -> np.ndarray:
     """An 8-bit file as uint8 ``HxWx3`` RGB (alpha dropped, gray replicated)."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FileNotFoundError(path)
-    return np.ascontiguousarray(image[:, :, ::-1])
+    image = read_pixels(path, 3)
+    if image.dtype != np.uint8:
+        raise ValueError(f"{path}: {image.dtype} pixels, an 8-bit file expected")
+    return image
 
 
 def label(tile: np.ndarray, text: str) -> np.ndarray:

@@ -5,8 +5,8 @@ Location: ``$FASTDENOISE_CACHE``, else ``$XDG_CACHE_HOME/fastdenoise``, else
 (sha256 of the key parts: weights hash, precision, tile shape, GPU name, library versions...)
 and the file's own sha256. An entry is used only when the sidecar's key matches and the file
 hashes to the recorded value; anything else (missing, truncated, corrupt, another key) is
-rebuilt. Files are written to a temporary name in the same folder and renamed into place, so
-a reader never sees a half-written file.
+rebuilt. Files are written through :func:`fastdenoise.atomic.replacing` (a temporary name in
+the same folder, renamed into place), so a reader never sees a half-written file.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from fastdenoise.atomic import replacing, write_atomic
 
 
 def cache_dir() -> Path:
@@ -43,18 +44,6 @@ def sha256_path(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)
@@ -93,18 +82,10 @@ def get_or_build(
     path = folder / f"{stem}-{key[:16]}{suffix}"
     if is_valid(path, key):
         return Entry(path, key, reused=True)
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with replacing(path) as tmp:
         build(tmp)
         digest = sha256_path(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     sidecar = {"key": key, "sha256": digest, "parts": parts}
     text = json.dumps(sidecar, indent=1, default=str)
-    _atomic_write_text(path.with_name(path.name + ".json"), text)
+    write_atomic(path.with_name(path.name + ".json"), text)
     return Entry(path, key, reused=False)

@@ -28,7 +28,6 @@ import itertools
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import ndimage, special
 
 from fastdenoise.tiler import to_float
 
@@ -38,6 +37,9 @@ IMPULSE_FRACTION = 0.004
 MAX_ANALYSIS_PIXELS = 4_000_000
 SLOPE_BLOCK = 4  # detail coefficients per block side when fitting the slope (8x8 pixels)
 QUANTILE = 0.25
+# chi2.ppf(q, dof) for the blocks used (8 and SLOPE_BLOCK pixels a side: 63 and 15 degrees of
+# freedom), so that estimating a sigma (every nlm/wiener run) does not import scipy.special
+CHI2_QUANTILES = {(63, 0.25): 55.110220407786926, (15, 0.25): 11.036537659091008}
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,11 @@ def _blocks(plane: np.ndarray, block: int = 8) -> tuple[np.ndarray, np.ndarray, 
 
 def _low_quantile_sigma(stds: np.ndarray, block: int = 8) -> float:
     dof = block * block - 1
-    chi2_quantile = 2.0 * special.gammaincinv(dof / 2.0, QUANTILE)  # chi2.ppf(QUANTILE, dof)
+    chi2_quantile = CHI2_QUANTILES.get((dof, QUANTILE))
+    if chi2_quantile is None:
+        from scipy import special
+
+        chi2_quantile = 2.0 * special.gammaincinv(dof / 2.0, QUANTILE)  # chi2.ppf(QUANTILE, dof)
     bias = np.sqrt(chi2_quantile / dof)
     return float(np.quantile(stds, QUANTILE) / bias)
 
@@ -142,6 +148,8 @@ def _impulse_fractions(plane: np.ndarray) -> tuple[float, float, float]:
     The rest's sigma is measured with the extreme pixels replaced by their medians, so the
     impulses themselves do not inflate it.
     """
+    from scipy import ndimage  # here: the sigma estimate alone runs without scipy
+
     low, high = plane.min(), plane.max()
     median = ndimage.median_filter(plane, size=3, mode="reflect")
     extreme = (plane <= low + 0.5) | (plane >= high - 0.5)

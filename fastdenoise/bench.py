@@ -138,12 +138,13 @@ def default_sets(
 
 def folder_images(folder: Path, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
     """Clean images of a folder (sorted; 8-bit) as ``HxWxC``."""
-    from fastdenoise.datasets import list_images, read_image
+    from fastdenoise.datasets import list_images
+    from fastdenoise.io import read_pixels
 
     files = list_images(folder)[:limit]
     if not files:
         raise ValueError(f"no images in {folder}")
-    return [(path.name, read_image(path)) for path in files]
+    return [(path.name, read_pixels(path)) for path in files]
 
 
 def synthetic_sets(
@@ -161,10 +162,11 @@ def synthetic_sets(
 
 def real_set(root: Path, limit: int | None = None) -> list[Sample]:
     """Real noisy/clean pairs (SIDD, NIND, RENOIR or noisy/ + gt/ folders)."""
-    from fastdenoise.datasets import find_pairs, read_image
+    from fastdenoise.datasets import find_pairs
+    from fastdenoise.io import read_pixels
 
     pairs = find_pairs(root)[:limit]
-    return [Sample(noisy.name, read_image(clean), read_image(noisy)) for noisy, clean in pairs]
+    return [Sample(noisy.name, read_pixels(clean), read_pixels(noisy)) for noisy, clean in pairs]
 
 
 class PeakMemory:

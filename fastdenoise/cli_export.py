@@ -8,31 +8,17 @@ without rebuilding).
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from fastdenoise.atomic import copy_atomic
+
 
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(2)
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    """Copy through a temporary file and a rename; the file gets the umask's mode."""
-    from fastdenoise.io import temp_path_for
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path_for(target)
-    try:
-        shutil.copyfile(source, tmp)  # creates tmp like open(): 0666 minus the umask
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _variant_and_weights(
@@ -142,5 +128,5 @@ def export(
         typer.echo(f"{'reused' if entry.reused else 'built'} {entry.path}")
         if output is not None:
             target = _numbered(output, name, len(entries))
-            _copy_atomic(entry.path, target)
+            copy_atomic(entry.path, target)
             typer.echo(f"copied to {target}")

@@ -9,7 +9,8 @@ Pair finders return ``(noisy_path, clean_path)`` lists for the common layouts:
 * plain paired folders: ``<root>/{noisy,input}`` and ``<root>/{clean,gt,target}`` whose files
   match by name once words like ``noisy``/``gt`` are dropped (or by sorted order).
 
-Images are held in memory as native uint8/uint16 arrays; :class:`PatchSampler` cuts random
+Images are read by :func:`fastdenoise.io.read_pixels` (the product's decoder) and held in
+memory as native uint8/uint16 (float TIFF: float32) arrays; :class:`PatchSampler` cuts random
 aligned patches with random flips/rotations.
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fastdenoise.io import read_pixels
 from fastdenoise.noise import NoiseFn
 from fastdenoise.tiler import to_float
 
@@ -36,30 +38,6 @@ def list_images(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"not a folder: {folder}")
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def read_image(path: str | Path, channels: int | None = None) -> np.ndarray:
-    """Read an image as native ``HxWxC`` RGB (uint8 or uint16); alpha is dropped.
-
-    ``channels`` of 1 or 3 converts gray <-> color.
-    """
-    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
-    if data is None:
-        raise OSError(f"cannot read image {path}")
-    if data.ndim == 2:
-        data = data[:, :, None]
-    elif data.shape[2] == 4:
-        data = data[:, :, 2::-1]
-    else:
-        data = data[:, :, ::-1]
-    if data.dtype not in (np.uint8, np.uint16):
-        raise OSError(f"unsupported pixel type {data.dtype} in {path}")
-    if channels == 3 and data.shape[2] == 1:
-        data = np.repeat(data, 3, axis=2)
-    elif channels == 1 and data.shape[2] == 3:
-        gray = cv2.cvtColor(np.ascontiguousarray(data), cv2.COLOR_RGB2GRAY)
-        data = gray[:, :, None]
-    return np.ascontiguousarray(data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,14 +226,14 @@ class PatchSampler:
 
 def load_clean(folders: Sequence[str | Path], channels: int) -> list[np.ndarray]:
     """All images of the given folders, as native arrays with ``channels`` channels."""
-    return [read_image(p, channels) for folder in folders for p in list_images(folder)]
+    return [read_pixels(p, channels) for folder in folders for p in list_images(folder)]
 
 
 def load_pairs(pairs: Sequence[Pair], channels: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Read ``(noisy, clean)`` pairs, checking their sizes agree."""
     out = []
     for noisy_path, clean_path in pairs:
-        noisy, clean = read_image(noisy_path, channels), read_image(clean_path, channels)
+        noisy, clean = read_pixels(noisy_path, channels), read_pixels(clean_path, channels)
         if noisy.shape != clean.shape:
             raise ValueError(f"size mismatch: {noisy_path} {noisy.shape} vs {clean.shape}")
         out.append((noisy, clean))

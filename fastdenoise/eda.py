@@ -26,11 +26,11 @@ from fastdenoise.datasets import (
     folder_pairs,
     list_images,
     nind_pairs,
-    read_image,
     renoir_pairs,
     sidd_pairs,
 )
 from fastdenoise.evaluate import scores
+from fastdenoise.io import read_pixels
 
 SIDD_PHONES = {
     "GP": "Google Pixel",
@@ -194,8 +194,8 @@ def _centre(image: np.ndarray) -> np.ndarray:
 
 def measure(record: Record) -> Record:
     """Fill in PSNR (noisy vs ground truth) and estimated sigma on a centre crop."""
-    noisy = _centre(read_image(record.noisy))
-    clean = _centre(read_image(record.clean))
+    noisy = _centre(read_pixels(record.noisy))
+    clean = _centre(read_pixels(record.clean))
     if noisy.dtype == np.uint8 and clean.dtype == np.uint8 and noisy.shape == clean.shape:
         record.psnr = scores(noisy, clean)[0]
     record.sigma = estimate_sigma(analysis_plane(noisy))

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from fastdenoise.datasets import Pair, list_images, read_image
+from fastdenoise.datasets import Pair, list_images
+from fastdenoise.io import read_pixels
 from fastdenoise.tiler import DEFAULT_TILE, pad_to_multiple, run_tiled, to_float
 
 DenoiseFn = Callable[[np.ndarray], np.ndarray]
@@ -91,7 +92,7 @@ def _evaluate_folder(
     chosen = range(len(files)) if indices is None else indices
     rows, start = [], time.perf_counter()
     for i in chosen:
-        clean = read_image(files[i], channels)
+        clean = read_pixels(files[i], channels)
         noisy = make_noisy(clean, i)
         psnr, ssim = scores(fn(noisy), clean)
         rows.append(
@@ -153,7 +154,7 @@ def evaluate_pairs(
     """Score ``fn`` on real ``(noisy, clean)`` uint8 file pairs."""
     rows, start = [], time.perf_counter()
     for noisy_path, clean_path in pairs:
-        noisy, clean = read_image(noisy_path, channels), read_image(clean_path, channels)
+        noisy, clean = read_pixels(noisy_path, channels), read_pixels(clean_path, channels)
         if noisy.dtype != np.uint8 or clean.dtype != np.uint8:
             raise ValueError(f"the protocol scores 8-bit files; got {noisy.dtype} in {noisy_path}")
         psnr, ssim = scores(fn(noisy), clean)

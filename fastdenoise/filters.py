@@ -6,24 +6,23 @@ estimate per image (:func:`estimate_noise`, made in ``prepare``), so every tile 
 the same settings and tiled output equals untiled output. Levels (``sigma``, ``h``) are on the
 0-255 scale whatever the image's bit depth: ``sigma=25`` means 25/255 of full range.
 
-The estimate is scikit-image's wavelet one; it is good for white Gaussian noise but it
-underestimates real camera noise (often by half), so for real photos pass ``sigma`` explicitly.
+The estimate is the product's one, :func:`fastdenoise.analyze.estimate_sigma` (the sigma
+``fastdenoise analyze`` reports and ``-m auto`` passes on): good for white Gaussian noise, but
+it under-reads the spatially correlated noise of real photos 2-8x, so for real photos pass
+``sigma`` explicitly.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from abc import abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
 
 from fastdenoise.methods import Denoiser, Method, Param, TilePlan, register
-from fastdenoise.tiler import to_float
 
 SCALE = 255.0  # levels are given on the 0-255 scale
-ESTIMATE_CROP = 1024  # the noise estimate looks at a central crop of at most this side
 MIN_SIGMA = 0.25  # floor for noise-derived defaults (0-255 scale)
 MIN_H = 1e-6  # nlm: a smaller h overflows the kernel's 1/h^2 in float32 (NaN output)
 
@@ -57,25 +56,15 @@ SIGMA_HELP = "noise std on the 0-255 scale; default: estimated once per image"
 
 
 def estimate_noise(image: np.ndarray) -> float:
-    """Noise standard deviation of an ``HxWxC`` image, on the 0-255 scale.
+    """Noise standard deviation of an ``HxWxC`` image, on the 0-255 scale: analyze's estimate.
 
-    Uses :func:`skimage.restoration.estimate_sigma` (channels averaged) on a central crop of at
-    most ``ESTIMATE_CROP`` pixels a side; returns 0.0 where no estimate can be made.
+    :func:`fastdenoise.analyze.estimate_sigma` of :func:`~fastdenoise.analyze.analysis_plane`
+    (one channel, subsampled above 4 MP), exactly what ``fastdenoise analyze`` reports as the
+    fine-scale sigma; 0.0 where no estimate can be made (an image under 16 pixels a side).
     """
-    from skimage.restoration import estimate_sigma
+    from fastdenoise.analyze import analysis_plane, estimate_sigma  # scipy: only when needed
 
-    height, width = image.shape[:2]
-    top, left = max(0, (height - ESTIMATE_CROP) // 2), max(0, (width - ESTIMATE_CROP) // 2)
-    crop = to_float(image[top : top + ESTIMATE_CROP, left : left + ESTIMATE_CROP]).astype(
-        np.float64
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if crop.shape[2] == 1:
-            sigma = estimate_sigma(crop[..., 0])
-        else:
-            sigma = estimate_sigma(crop, channel_axis=-1, average_sigmas=True)
-    sigma = float(sigma) * SCALE
+    sigma = estimate_sigma(analysis_plane(image))
     return sigma if np.isfinite(sigma) else 0.0
 
 

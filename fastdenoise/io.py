@@ -38,20 +38,21 @@ import re
 import shutil
 import stat
 import struct
-import uuid
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import cv2
 import numpy as np
-import tifffile
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
+from fastdenoise import atomic
 from fastdenoise.tiler import from_float, to_float
+
+if TYPE_CHECKING:
+    import tifffile
 
 Image.MAX_IMAGE_PIXELS = None  # we check the pixel count ourselves, before decoding
 
@@ -67,7 +68,6 @@ FORMAT_BY_SUFFIX = {
 SUFFIX_BY_FORMAT = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
 EIGHT_BIT_FORMATS = {"JPEG", "WEBP", "BMP"}
 LOSSLESS_FORMATS = {"PNG", "TIFF", "BMP"}
-TEMP_SUFFIX = ".fdtmp"
 DEFAULT_MAX_PIXELS = 500_000_000
 DEFAULT_MAX_MEMORY = 4 * 1024**3
 # Peak bytes one image adds to a run, in units of its decoded native samples and of a
@@ -80,7 +80,6 @@ _FLOAT_COPIES = 1
 _ORIENTATION_TAG = 0x0112
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-_MAX_NAME_BYTES = 255
 # IFD0 tags that describe the picture rather than the container (EXIF 2.3, TIFF 6.0): the
 # only IFD0 entries copied. 0x8769/0x8825 point at the Exif and GPS sub-IFDs.
 _EXIF_IFD0_TAGS = (
@@ -256,6 +255,27 @@ def read_image(
             picture = decode(stream, Limits(max_pixels, max_memory))
             picture.origin = Origin.of(path, os.fstat(stream.fileno()))
             return picture
+
+
+def read_pixels(path: str | Path, channels: int | None = None) -> np.ndarray:
+    """An image file's upright pixels alone: native ``HxWxC`` RGB, alpha and metadata dropped.
+
+    The reader of training, evaluation and benchmark data: :func:`read_image`'s decoding
+    (16-bit kept, EXIF orientation applied, float TIFF as float32). ``channels`` of 1 or 3
+    converts gray <-> colour (colour to gray with OpenCV's ITU-R 601 weights). Raises
+    ``OSError`` naming the file when it cannot be read.
+    """
+    try:
+        pixels = read_image(Path(path)).pixels
+    except ImageError as error:
+        raise OSError(f"cannot read image {path}: {error}") from None
+    if channels == 3 and pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    elif channels == 1 and pixels.shape[2] == 3:
+        import cv2
+
+        pixels = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)[:, :, None]
+    return np.ascontiguousarray(pixels)
 
 
 def decode(stream: BinaryIO, limits: Limits | None = None) -> Picture:
@@ -435,6 +455,8 @@ def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
 
 
 def _decode_png16(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+    import cv2
+
     decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if decoded is None or decoded.dtype != np.uint16:
         raise ImageError("corrupt or truncated PNG")
@@ -492,7 +514,12 @@ def _palette_is_gray(handle: Image.Image) -> bool:
 
 # ------------------------------------------------------------------------------------ TIFF
 
-_PHOTOMETRIC = tifffile.PHOTOMETRIC
+
+class _PHOTOMETRIC:  # tifffile.PHOTOMETRIC's values, without importing tifffile
+    MINISWHITE, MINISBLACK, RGB, PALETTE, SEPARATED, YCBCR = 0, 1, 2, 3, 5, 6
+
+
+_COMPRESSION_JPEG = 7  # tifffile.COMPRESSION.JPEG
 _COLOUR_SAMPLES = {
     _PHOTOMETRIC.MINISBLACK: 1,
     _PHOTOMETRIC.MINISWHITE: 1,
@@ -506,6 +533,8 @@ _TIFF_ICC = 34675
 
 def _read_tiff(stream: BinaryIO, limits: Limits) -> Picture:
     """A TIFF's first image through tifffile, bit depth kept; 8-bit fallback to Pillow."""
+    import tifffile  # imported when first needed: the CLI's start-up does not pay for it
+
     with tifffile.TiffFile(stream, name="image.tif") as tif:
         page = tif.pages.first
         _check_tiff_page(tif, page, limits)
@@ -604,7 +633,7 @@ def _tiff_samples(
         notes.append("MinIsWhite stored as MinIsBlack (values inverted)")
     elif photometric == _PHOTOMETRIC.SEPARATED:
         pixels = _cmyk_to_rgb(page, pixels, notes)
-    elif photometric == _PHOTOMETRIC.YCBCR and page.compression != tifffile.COMPRESSION.JPEG:
+    elif photometric == _PHOTOMETRIC.YCBCR and page.compression != _COMPRESSION_JPEG:
         pixels = _ycbcr_to_rgb(page, pixels, notes)
     return np.ascontiguousarray(pixels), None if alpha is None else np.ascontiguousarray(alpha)
 
@@ -941,6 +970,8 @@ def _encode_bmp_alpha(pixels: np.ndarray, alpha: np.ndarray) -> bytes:
     """32-bit BMP with an alpha mask (BITMAPV5, via OpenCV): Pillow's own 32-bit BMP has no
     alpha mask, so no reader (Pillow included) finds the alpha in it."""
     planes = np.concatenate([pixels, alpha[:, :, None]], axis=2)
+    import cv2
+
     order = [0, 0, 0, 1] if pixels.shape[2] == 1 else [2, 1, 0, 3]
     ok, encoded = cv2.imencode(".bmp", np.ascontiguousarray(planes[:, :, order]))
     if not ok:
@@ -956,6 +987,8 @@ def _encode_png(pixels: np.ndarray, alpha: np.ndarray | None, meta: Metadata) ->
     """PNG via OpenCV (about 6x faster than Pillow's encoder here, files ~10% larger), then
     ICC (iCCP), EXIF (eXIf) and XMP (iTXt) chunks added after IHDR. 8-bit gray+alpha goes
     through Pillow."""
+    import cv2
+
     if pixels.shape[2] == 1 and alpha is not None:  # no encoder here writes 16-bit gray+alpha
         pixels = np.repeat(pixels, 3, axis=2)
     planes = _stack(pixels, alpha)
@@ -980,6 +1013,8 @@ def _encode_png(pixels: np.ndarray, alpha: np.ndarray | None, meta: Metadata) ->
 
 def _encode_tiff(pixels: np.ndarray, alpha: np.ndarray | None, meta: Metadata) -> bytes:
     """16-bit/float TIFF via tifffile: ICC, XMP (tag 700, BYTE), IPTC (33723, UNDEFINED)."""
+    import tifffile
+
     planes = _stack(pixels, alpha)
     extratags = [
         (code, kind, len(value), value, True)
@@ -1000,36 +1035,13 @@ def _encode_tiff(pixels: np.ndarray, alpha: np.ndarray | None, meta: Metadata) -
     return buffer.getvalue()
 
 
-def temp_path_for(path: Path) -> Path:
-    """A hidden temporary name beside ``path`` that stays within the 255-byte name limit."""
-    tag = f".{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
-    room = _MAX_NAME_BYTES - len(tag) - 1
-    stem = os.fsencode(path.name)[:room].decode(errors="ignore") if room > 0 else ""
-    return path.with_name(f".{stem}{tag}")
-
-
-def _replace_atomically(path: Path, fill: Callable[[BinaryIO], None]) -> None:
-    """Create ``path`` through a hidden temporary file that ``fill`` writes, then a rename.
-
-    A killed process leaves the old state or the whole new file, never a partial one. There
-    is no fsync per file (it cost ~0.1 s per image here); durability against power loss is
-    left to the filesystem, as with cp or mv.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = temp_path_for(path)
-    try:
-        with open(temp, "xb") as stream:
-            fill(stream)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise
-
-
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to ``path`` atomically (temporary file + rename: no partial files)."""
-    _replace_atomically(path, lambda stream: stream.write(data))
+    """Write encoded image bytes to ``path`` atomically (:mod:`fastdenoise.atomic`).
+
+    No fsync per file: it cost ~0.1 s per image here; durability against power loss is left
+    to the filesystem, as with cp or mv.
+    """
+    atomic.write_atomic(path, data, durable=False)
 
 
 def copy_atomic(origin: Origin, path: Path) -> int:
@@ -1046,11 +1058,8 @@ def copy_atomic(origin: Origin, path: Path) -> int:
     with source:
         if Origin.of(origin.path, os.fstat(source.fileno())) != origin:
             raise SourceChanged("the input changed after it was read")
-
-        def fill(stream: BinaryIO) -> None:
+        with atomic.replacing(path, durable=False) as temp, open(temp, "wb") as stream:
             shutil.copyfileobj(source, stream, 1 << 20)
             if stream.tell() != origin.size:
                 raise ImageError(f"copied {stream.tell()} of {origin.size} bytes")
-
-        _replace_atomically(path, fill)
     return origin.size

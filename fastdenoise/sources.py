@@ -13,13 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastdenoise.io import (
-    FORMAT_BY_SUFFIX,
-    SUFFIX_BY_FORMAT,
-    TEMP_SUFFIX,
-    format_for,
-    special_file_kind,
-)
+from fastdenoise.atomic import TEMP_SUFFIX
+from fastdenoise.io import FORMAT_BY_SUFFIX, SUFFIX_BY_FORMAT, format_for, special_file_kind
 
 DEFAULT_NAME = "{stem}{suffix}.{ext}"
 _GLOB_CHARS = set("*?[")

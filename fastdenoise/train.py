@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -59,6 +58,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from fastdenoise import datasets, distributed, evaluate, noise
+from fastdenoise.atomic import replacing, write_atomic
 from fastdenoise.engines.torch_engine import cpu_has_bf16
 from fastdenoise.models.fdnet import local_rms
 from fastdenoise.models.zoo import build_model, sha256_file
@@ -158,24 +158,9 @@ def estimator_loss(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return (torch.log(estimate + eps) - torch.log(truth + eps)).abs().mean()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _write_atomic(path: Path, write: Any) -> None:
-    """Write through a temporary file and rename; the file gets the umask's mode (safetensors
-    alone creates 0600 files)."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
-
-
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically (temp file + rename)."""
-    _write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1) + "\n"))
+    """Write JSON atomically (:func:`fastdenoise.atomic.write_atomic`)."""
+    write_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
 def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -190,9 +175,10 @@ def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
 def save_weights(
     path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str] | None = None
 ) -> None:
-    """Save contiguous CPU tensors as safetensors, atomically."""
+    """Save contiguous CPU tensors as safetensors, atomically, with the umask's mode."""
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    _write_atomic(path, lambda tmp: save_file(flat, str(tmp), metadata=meta))
+    with replacing(path) as tmp:
+        save_file(flat, str(tmp), metadata=meta)
 
 
 @contextmanager

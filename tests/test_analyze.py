@@ -116,3 +116,12 @@ def test_learned_path_calls_synthetic_noise_noisy_and_reads_its_level():
             report = identify(_u8(clean + rng.normal(0, sigma / 255, clean.shape)), learned=True)
             assert report.kind != "clean" and report.rms is not None
             assert 0.5 * sigma < report.rms < 1.5 * sigma, (name, sigma, report.evidence())
+
+
+def test_precomputed_chi2_quantiles_match_scipy():
+    from scipy import special
+
+    from fastdenoise.analyze import CHI2_QUANTILES
+
+    for (dof, quantile), value in CHI2_QUANTILES.items():
+        assert value == pytest.approx(2.0 * special.gammaincinv(dof / 2.0, quantile), rel=1e-14)

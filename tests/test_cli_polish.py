@@ -189,13 +189,13 @@ def test_image_bytes_on_stdin_explain_the_list(photo_dir, tmp_path):
 
 
 def test_export_copy_uses_the_umask(tmp_path, monkeypatch):
-    from fastdenoise.cli_export import _copy_atomic
+    from fastdenoise.cli_export import copy_atomic  # fastdenoise.atomic's, as export uses it
 
     source = tmp_path / "model.onnx"
     source.write_bytes(b"onnx")
     previous = os.umask(0o022)
     try:
-        _copy_atomic(source, tmp_path / "out" / "copy.onnx")
+        copy_atomic(source, tmp_path / "out" / "copy.onnx")
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "out" / "copy.onnx").stat().st_mode) == 0o644

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fastdenoise import datasets, noise
+from fastdenoise.io import read_pixels
 
 
 def write(path: Path, pixels: np.ndarray) -> Path:
@@ -89,18 +90,20 @@ def test_no_pairs_found(tmp_path: Path) -> None:
         datasets.find_pairs(tmp_path)
 
 
-def test_read_image_gray_color_16bit_alpha(tmp_path: Path) -> None:
+def test_read_pixels_gray_color_16bit_alpha(tmp_path: Path) -> None:
     gray = write(tmp_path / "g.png", np.full((5, 6), 77, np.uint8))
     deep = write(tmp_path / "d.png", np.full((5, 6, 3), 40000, np.uint16))
     rgba = np.zeros((5, 6, 4), np.uint8)
     rgba[..., 2] = 200  # red in BGRA order
     rgba_path = tmp_path / "a.png"
     cv2.imwrite(str(rgba_path), rgba)
-    assert datasets.read_image(gray).shape == (5, 6, 1)
-    assert datasets.read_image(gray, 3).shape == (5, 6, 3)
-    assert datasets.read_image(deep).dtype == np.uint16
-    assert datasets.read_image(rgba_path)[0, 0].tolist() == [200, 0, 0]
-    assert datasets.read_image(write(tmp_path / "c.png", rgb(1)), 1).shape == (40, 48, 1)
+    assert read_pixels(gray).shape == (5, 6, 1)
+    assert read_pixels(gray, 3).shape == (5, 6, 3)
+    assert read_pixels(deep).dtype == np.uint16
+    assert read_pixels(rgba_path)[0, 0].tolist() == [200, 0, 0]
+    assert read_pixels(write(tmp_path / "c.png", rgb(1)), 1).shape == (40, 48, 1)
+    with pytest.raises(OSError, match=r"c\.txt"):
+        read_pixels(tmp_path / "c.txt")
 
 
 def test_dihedral_gives_eight_distinct_views() -> None:

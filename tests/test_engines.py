@@ -105,7 +105,7 @@ def test_cache_reuses_and_rebuilds_corrupt_or_mismatched(tmp_path: Path) -> None
     other = cache.get_or_build("m", ".engine", {**parts, "precision": "fp32"}, build, tmp_path)
     assert not other.reused and other.path != first.path
     assert len(builds) == 4
-    assert not list(tmp_path.glob(".*.tmp"))  # temporary files renamed or removed
+    assert not list(tmp_path.glob(".*"))  # temporary files renamed or removed
 
     def broken(out: Path) -> None:
         out.write_bytes(b"half")

@@ -18,7 +18,9 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+# OpenCV and tifffile (~0.13 s together) are imported by the codecs that need them, not by --help.
 HEAVY = ("torch", "numba", "numba.cuda", "onnxruntime", "matplotlib", "skimage", "scipy")
+HEAVY += ("cv2", "tifffile")
 
 PROBE = """
 import json, runpy, sys

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fastdenoise.atomic import replacing, write_atomic
 from fastdenoise.engines import onnx_graph
 from fastdenoise.models.conditioned import runtime_parts
 from fastdenoise.models.zoo import DEFAULT_HALO, WEIGHTS_DIR, sha256_file
@@ -39,10 +40,8 @@ def export(
     tensors = {k: v.to(cast).contiguous() for k, v in tensors.items()}
     name = f"{arch}-{variant}"
     path = folder / f"{name}.safetensors"
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp))
-    tmp.chmod(0o644)
-    tmp.replace(path)
+    with replacing(path) as tmp:
+        save_file(tensors, str(tmp))
     meta_path = folder / f"{name}.json"
     old = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     train = best["train"]
@@ -71,7 +70,7 @@ def export(
         },
         "measured": old.get("measured", {}) if old.get("sha256") == digest else {},
     }
-    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    write_atomic(meta_path, json.dumps(meta, indent=1) + "\n")
     return write_graphs(arch, variant, folder)
 
 
@@ -103,10 +102,7 @@ def write_graphs(arch: str, variant: str, folder: Path = WEIGHTS_DIR) -> dict[st
         _check_graph(ort, full, filled, int(module.channels), int(net.multiple))
         stem = f"{arch}-{variant}" + ("" if part == "model" else f"-{part}")
         path = folder / f"{stem}.graph.onnx"
-        tmp_path = path.with_name(path.name + ".tmp")
-        tmp_path.write_bytes(graph)
-        tmp_path.chmod(0o644)
-        tmp_path.replace(path)
+        write_atomic(path, graph)
         parts[part] = {
             "file": path.name,
             "sha256": onnx_graph.sha256_bytes(graph),
@@ -119,7 +115,7 @@ def write_graphs(arch: str, variant: str, folder: Path = WEIGHTS_DIR) -> dict[st
         "multiple": int(getattr(net, "multiple", 1)),
         "parts": parts,
     }
-    (folder / f"{arch}-{variant}.json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_atomic(folder / f"{arch}-{variant}.json", json.dumps(meta, indent=1) + "\n")
     return meta
 
 
@@ -220,7 +216,7 @@ def store_measured(meta_path: Path, results: dict[str, Any], command: str) -> No
     if stages:  # the shipped file is the last stage's end: keep its scores in the history
         scores = stages[-1].setdefault("measured", {})
         scores.update({name: row["psnr"] for name, row in results.items()})
-    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    write_atomic(meta_path, json.dumps(meta, indent=1) + "\n")
 
 
 ABOUT = {
@@ -306,7 +302,7 @@ def card(arch: str, variant: str, notes: str = "", folder: Path = WEIGHTS_DIR) -
         "Training images (BSDS via CBSD432) are for research use; see ../shared/data/SOURCES.md.",
     ]
     path = folder / meta["card"]
-    path.write_text("\n".join(lines) + "\n")
+    write_atomic(path, "\n".join(lines) + "\n")
     return path
 
 
