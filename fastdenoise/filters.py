@@ -132,6 +132,14 @@ class Median(SquareWindow, FilterDenoiser):
 
         return median_filter(planes, self.size, self.device)
 
+    def run_native(self, pixels: np.ndarray) -> np.ndarray | None:
+        """8-bit images, sizes 3 and 5, on the CPU: the uint8 kernel on the whole image."""
+        if self.device != "cpu" or pixels.dtype != np.uint8:
+            return None
+        from fastdenoise.kernels.median_u8 import SIZES, median_uint8
+
+        return median_uint8(pixels, self.size) if self.size in SIZES else None
+
 
 @dataclasses.dataclass
 class AdaptiveMedian(FilterDenoiser):

@@ -77,6 +77,15 @@ class Denoiser(ABC):
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         """Denoise one float32 ``HxWxC`` tile; returns the same shape."""
 
+    def run_native(self, pixels: np.ndarray) -> np.ndarray | None:
+        """The whole ``HxWxC`` image in its own dtype, or None to be tiled in float32.
+
+        For a kernel on native values that needs no tiling (the 8-bit median): the tiler calls
+        it first when the output keeps the input's dtype, and it must return exactly what
+        tiling would (float32 tiles, rounded back), in no more memory than the output.
+        """
+        return None
+
     def describe(self) -> str:
         """A short human-readable account of the settings in use."""
         return type(self).__name__

@@ -55,7 +55,7 @@ def check_median_integer_images(device: str, height: int, width: int) -> None:
 def check_median_8bit_levels_match_scipy(device: str, shapes, sizes=(3, 5), tile: int = 16):
     """8-bit-valued float32 images (both level conventions) equal scipy's reflect median.
 
-    On the CPU these take the OpenCV path (kernels/median.py): whole images, borders included,
+    On the CPU these take the uint8 kernels (kernels/median.py): whole images, borders included,
     and tiled runs through ``fastdenoise.denoise`` are compared with scipy bit for bit.
     """
     rng = np.random.default_rng(15)

@@ -30,21 +30,21 @@ def test_median_integer_images_match_scipy():
     checks.check_median_integer_images("cpu", 19, 26)
 
 
-def test_median_8bit_levels_match_scipy_through_opencv():
+def test_median_8bit_levels_match_scipy_through_the_uint8_kernel():
     from fastdenoise.kernels import median as kernel
 
     shapes = [(1, 5, 5), (3, 6, 9), (2, 23, 18), (4, 40, 33), (5, 17, 20)]
     checks.check_median_8bit_levels_match_scipy("cpu", shapes)
     rng = np.random.default_rng(16)
     levels = rng.integers(0, 256, (3, 12, 13)).astype(np.float32) / np.float32(255)
-    assert kernel._opencv_median(levels, 5) is not None  # the OpenCV path was the one tested
-    assert kernel._opencv_median(levels, 7) is None  # other sizes: the kernel
+    assert kernel._level_median(levels, 5) is not None  # the uint8 path was the one tested
+    assert kernel._level_median(levels, 7) is None  # other sizes: the kernel
     for stranger in (np.nextafter(levels[1, 11, 12], np.float32(2)), np.nan, 1.5, -0.0 - 1e-9):
         changed = levels.copy()
         changed[1, 11, 12] = stranger  # the last value read
-        assert kernel._opencv_median(changed, 3) is None
+        assert kernel._level_median(changed, 3) is None
     wide = rng.integers(0, 65536, (1, 9, 9)).astype(np.float32) / np.float32(65535)
-    assert kernel._opencv_median(wide, 3) is None  # 16-bit: the kernel
+    assert kernel._level_median(wide, 3) is None  # 16-bit: the kernel
 
 
 def test_adaptive_median_matches_reference():

@@ -21,8 +21,8 @@ PROBE = """
 import json, sys
 import numpy as np
 from fastdenoise.kernels import (
-    adaptive_median, adaptive_median_filter, jitcache, median, median_filter, nlm, nlm_filter,
-    wiener, wiener_filter,
+    adaptive_median, adaptive_median_filter, jitcache, median, median_filter, median_u8, nlm,
+    nlm_filter, wiener, wiener_filter,
 )
 planes = np.random.default_rng(0).random((3, 9, 11), dtype=np.float32)
 median_filter(planes, 3)
@@ -30,9 +30,13 @@ median_filter(planes, 9)
 adaptive_median_filter(planes, 5)
 wiener_filter(planes, 3, 0.01)
 nlm_filter(planes, 3, 5, 0.1)
+median_u8.median_uint8(np.zeros((9, 11, 3), np.uint8), 3)
+median_u8.median_uint8(np.zeros((9, 11, 3), np.uint8), 5)
 drivers = {
     "median3": median._cpu_median3,
     "median-select": median._cpu_select_driver,
+    "median3-uint8": median_u8._cpu_median3_u8,
+    "median5-uint8": median_u8._cpu_median5_u8,
     "adaptive-median": adaptive_median._cpu_driver,
     "wiener3": wiener._cpu_driver(3),
     "nlm3": nlm._cpu_driver(3),
