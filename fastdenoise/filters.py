@@ -62,7 +62,7 @@ def estimate_noise(image: np.ndarray) -> float:
     (one channel, subsampled above 4 MP), exactly what ``fastdenoise analyze`` reports as the
     fine-scale sigma; 0.0 where no estimate can be made (an image under 16 pixels a side).
     """
-    from fastdenoise.analyze import analysis_plane, estimate_sigma  # scipy: only when needed
+    from fastdenoise.analyze import analysis_plane, estimate_sigma
 
     sigma = estimate_sigma(analysis_plane(image))
     return sigma if np.isfinite(sigma) else 0.0
