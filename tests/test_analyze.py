@@ -125,3 +125,15 @@ def test_precomputed_chi2_quantiles_match_scipy():
 
     for (dof, quantile), value in CHI2_QUANTILES.items():
         assert value == pytest.approx(2.0 * special.gammaincinv(dof / 2.0, quantile), rel=1e-14)
+
+
+def test_median3x3_equals_scipy_reflect():
+    from scipy import ndimage
+
+    from fastdenoise.analyze import median3x3
+
+    rng = np.random.default_rng(0)
+    for shape in [(1, 1), (1, 5), (2, 2), (7, 3), (300, 517), (600, 40)]:
+        for plane in (rng.random(shape) * 255, rng.integers(0, 4, shape).astype(np.float64)):
+            expected = ndimage.median_filter(plane, size=3, mode="reflect")
+            assert np.array_equal(median3x3(plane, band=64), expected), shape
