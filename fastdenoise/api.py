@@ -70,5 +70,7 @@ def denoise(
         pixels = pixels.astype(np.float32)
     denoiser = methods.get(method).build(device=device, **params)
     bound = denoiser.prepare(pixels)
-    out = run_tiled(pixels, bound, tile=tile, out_dtype=pixels.dtype)
+    # float64 in, float64 out: the tiler (or a whole-image path) widens as it writes
+    out_dtype = array.dtype if array.dtype == np.float64 else pixels.dtype
+    out = run_tiled(pixels, bound, tile=tile, out_dtype=out_dtype)
     return out.reshape(array.shape).astype(np.asarray(image).dtype, copy=False)

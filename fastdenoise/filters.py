@@ -132,9 +132,9 @@ class Median(SquareWindow, FilterDenoiser):
 
         return median_filter(planes, self.size, self.device)
 
-    def run_native(self, pixels: np.ndarray) -> np.ndarray | None:
+    def run_native(self, pixels: np.ndarray, out_dtype: np.dtype) -> np.ndarray | None:
         """8-bit images, sizes 3 and 5, on the CPU: the uint8 kernel on the whole image."""
-        if self.device != "cpu" or pixels.dtype != np.uint8:
+        if self.device != "cpu" or pixels.dtype != np.uint8 or out_dtype != np.uint8:
             return None
         from fastdenoise.kernels.median_u8 import SIZES, median_uint8
 
@@ -161,6 +161,14 @@ class AdaptiveMedian(FilterDenoiser):
         from fastdenoise.kernels import adaptive_median_filter
 
         return adaptive_median_filter(planes, self.max_size, self.device)
+
+    def run_native(self, pixels: np.ndarray, out_dtype: np.dtype) -> np.ndarray | None:
+        """On the CPU: the whole image in bands of interleaved rows (no per-tile copies)."""
+        from fastdenoise.kernels.adaptive_median import DTYPES, adaptive_median_pixels
+
+        if self.device != "cpu" or pixels.dtype not in DTYPES or out_dtype not in DTYPES:
+            return None
+        return adaptive_median_pixels(pixels, self.max_size, out_dtype)
 
 
 @dataclasses.dataclass

@@ -77,12 +77,14 @@ class Denoiser(ABC):
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         """Denoise one float32 ``HxWxC`` tile; returns the same shape."""
 
-    def run_native(self, pixels: np.ndarray) -> np.ndarray | None:
-        """The whole ``HxWxC`` image in its own dtype, or None to be tiled in float32.
+    def run_native(self, pixels: np.ndarray, out_dtype: np.dtype) -> np.ndarray | None:
+        """The whole ``HxWxC`` image as ``out_dtype``, or None to be tiled in float32.
 
-        For a kernel on native values that needs no tiling (the 8-bit median): the tiler calls
-        it first when the output keeps the input's dtype, and it must return exactly what
-        tiling would (float32 tiles, rounded back), in no more memory than the output.
+        For an exact filter with a whole-image CPU path (the 8-bit median, the adaptive median
+        in bands of rows): the tiler calls it first. It must return exactly what tiling would
+        (float32 tiles from :func:`~fastdenoise.tiler.to_float`, back through
+        :func:`~fastdenoise.tiler.from_float`), in memory bounded like the tiler's (the output
+        plus a band of rows).
         """
         return None
 

@@ -97,7 +97,7 @@ def run_tiled(
     height, width, channels = pixels.shape
     out_dtype = np.dtype(out_dtype or pixels.dtype)
     whole = getattr(denoiser, "run_native", None)  # duck-typed denoisers may lack it
-    native = whole(pixels) if whole is not None and out_dtype == pixels.dtype else None
+    native = whole(pixels, out_dtype) if whole is not None else None
     if native is not None:  # a whole-image kernel on the native values (no float copies)
         if on_progress is not None:
             on_progress(height * width)

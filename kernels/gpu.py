@@ -54,7 +54,7 @@ def adaptive_median_kernel(padded, radius, out):
     x, y, c = cuda.grid(3)
     if c < out.shape[0] and y < out.shape[1] and x < out.shape[2]:
         buf = cuda.local.array(SCRATCH, numba.float32)
-        out[c, y, x] = adaptive_median_pixel(padded, c, y, x, radius, buf)
+        out[c, y, x] = adaptive_median_pixel(padded, c, y, x, radius, 1, buf)
 
 
 @cuda.jit

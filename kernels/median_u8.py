@@ -5,18 +5,23 @@ Equals ``scipy.ndimage.median_filter(mode='reflect')`` on ``HxWxC`` uint8 pixels
 one dtype: the float32 kernels of :mod:`fastdenoise.kernels.median`, which CUDA shares, take
 every other case.
 
-Each image row is done in two vectorised passes over its ``W C`` bytes (channels interleaved,
-so a pixel's neighbours are ``C`` bytes away, 32 values per AVX2 instruction):
+Rows are flat ``W C`` bytes (channels interleaved, so a pixel's neighbours are ``C`` bytes
+away), 32 values per AVX2 instruction. A window's values, sorted along one direction, form a
+matrix with sorted columns (or rows); sorting across keeps them sorted, and then only the
+entries at (rank ``r``, line ``c``, from 1) with ``r c <= m`` and
+``(size + 1 - r)(size + 1 - c) <= m`` (``m`` = the median's rank from 1) can be the median: the
+others have too many values known to lie below or above them. The median is the middle one of
+those candidates (3x3: the median of the largest low, the middle middle and the smallest high,
+Smith's 3x3 filter). The sorting along the first direction is shared between windows:
 
-1. **Columns**: the ``size`` values above one another in the window rows are sorted (a sorting
-   network, pruned to the ranks the second pass reads) into one buffer per rank. Every window
-   along the row reads the same column ``size`` times: it is sorted once.
-2. **Windows**: the ``size x size`` sorted values of a window form a matrix with sorted columns;
-   sorting its rows keeps the columns sorted, and then only the entries at (rank ``r``,
-   column ``c``, from 1) with ``r c <= m`` and ``(size + 1 - r)(size + 1 - c) <= m``
-   (``m`` = the median's rank from 1) can be the median: the others have too many values known
-   to lie below or above them. The median is the middle one of those candidates (3x3: the
-   median of the largest low, the middle middle and the smallest high, Smith's 3x3 filter).
+* **5x5**, two vectorised passes per row: the 5 values above one another are sorted into one
+  buffer per rank (every window along the row reads the same column 5 times: sorted once),
+  then each window's network reads its 5 sorted columns from the buffers.
+* **3x3**, one pass per two output rows, nothing stored between: each of the 4 input rows'
+  horizontal triples is sorted in registers and serves both output rows' windows (a window and
+  its transpose have the same median, so the network for sorted columns serves sorted rows).
+  A buffer round trip costs more than the 6 min/max it would save here (a 256-bit store per
+  cycle on Zen 3).
 
 The comparators come from Batcher's odd-even merge sort (:mod:`fastdenoise.kernels.rank`);
 then every comparator whose outcome is fixed by what is already known (sorted columns, earlier
@@ -29,7 +34,8 @@ Per value: 3x3 takes 6 min/max for its column and 12 for the window, 5x5 18 and 
 pruned network on the window: 40 and 202; OpenCV's ``medianBlur`` networks: 38 and about 200).
 
 Borders are scipy's ``reflect`` (``d c b a | a b c d``, repeated for windows wider than the
-image): rows by index, columns by copying sorted columns into the buffers' margins.
+image): rows by index; columns by copying sorted columns into the buffers' margins (5x5) or
+through reflected byte offsets at the first and last pixel (3x3).
 """
 
 from __future__ import annotations
@@ -230,10 +236,18 @@ def _window_source(side: int) -> str:
     return "\n".join(line.replace("        ", "    ", 1) for line in lines) + "\n"
 
 
-def _compile(source: str, name: str) -> Callable:
+def _compile(source: str, name: str, decorate: Callable | None = None) -> Callable:
     namespace: dict = {"np": np}
     exec(compile(source, f"<{name}>", "exec"), namespace)
+    if decorate is not None:
+        return decorate(namespace[name])
     return numba.njit(namespace[name], inline="always", nogil=True)
+
+
+def window_function(side: int, decorate: Callable) -> Callable:
+    """``window{side}(v0, ...)`` (the median of a window given as sorted columns or rows),
+    made by ``decorate``: :func:`fastdenoise.kernels.devices.pixel` for per-pixel math."""
+    return _compile(_window_source(side), f"window{side}", decorate)
 
 
 window3 = _compile(_window_source(3), "window3")

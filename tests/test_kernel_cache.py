@@ -32,12 +32,14 @@ wiener_filter(planes, 3, 0.01)
 nlm_filter(planes, 3, 5, 0.1)
 median_u8.median_uint8(np.zeros((9, 11, 3), np.uint8), 3)
 median_u8.median_uint8(np.zeros((9, 11, 3), np.uint8), 5)
+adaptive_median.adaptive_median_pixels(np.zeros((9, 11, 3), np.uint8), 5)
 drivers = {
     "median3": median._cpu_median3,
     "median-select": median._cpu_select_driver,
     "median3-uint8": median_u8._cpu_median3_u8,
     "median5-uint8": median_u8._cpu_median5_u8,
     "adaptive-median": adaptive_median._cpu_driver,
+    "adaptive-median-bands": adaptive_median._cpu_strided_driver,
     "wiener3": wiener._cpu_driver(3),
     "nlm3": nlm._cpu_driver(3),
 }

@@ -87,7 +87,7 @@ def test_library_takes_the_uint8_path_gray_and_color(size):
         assert got.dtype == np.uint8 and got.shape == image.shape
         np.testing.assert_array_equal(got, expected, err_msg=f"{shape}")
         hwc = image.reshape(image.shape[0], image.shape[1], -1)
-        assert median.run_native(hwc) is not None  # the whole-image uint8 kernel ran
+        assert median.run_native(hwc, hwc.dtype) is not None  # the whole-image uint8 kernel ran
         # ... and equals the float32 tiles through the same kernels' float path
         tiled = run_tiled(hwc, _FloatOnly(median), tile=8)
         np.testing.assert_array_equal(tiled, expected.reshape(hwc.shape))
@@ -106,10 +106,13 @@ class _FloatOnly(methods.Denoiser):
 
 def test_other_cases_keep_the_float_kernels():
     image = np.zeros((8, 8, 3), np.uint8)
-    assert methods.get("median").build(size=7, device="cpu").run_native(image) is None
-    assert methods.get("median").build(size=3, device="cpu").run_native(image / 255.0) is None
+    u8 = np.dtype(np.uint8)
+    median3 = methods.get("median").build(size=3, device="cpu")
+    assert methods.get("median").build(size=7, device="cpu").run_native(image, u8) is None
+    assert median3.run_native(image / 255.0, np.dtype(np.float64)) is None
+    assert median3.run_native(image, np.dtype(np.float32)) is None  # uint8 in, float out
     wide = np.zeros((8, 8, 1), np.uint16)
-    assert methods.get("median").build(size=3, device="cpu").run_native(wide) is None
+    assert median3.run_native(wide, wide.dtype) is None
     rng = np.random.default_rng(23)
     gray16 = rng.integers(0, 65536, (13, 17), dtype=np.uint16)
     got = fastdenoise.denoise(gray16, "median", size=5, device="cpu", tile=8)
