@@ -62,6 +62,16 @@ def _usage_error(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
+def _require_bench(command: str) -> None:
+    """A usage error naming the ``[bench]`` extra when scikit-image is not installed."""
+    from fastdenoise.extras import MissingExtraError, require_bench
+
+    try:
+        require_bench(command)
+    except MissingExtraError as error:
+        raise _usage_error(str(error)) from None
+
+
 def parse_params(pairs: list[str], method: methods.Method) -> dict[str, Any]:
     """``["size=5", "h=0.08"]`` -> typed keyword arguments for ``method``."""
     by_name = {param.name: param for param in method.params}
@@ -246,9 +256,11 @@ def run(
 
     Example: fastdenoise run ./photos -o ./clean --model nlm
     """
-    from fastdenoise.console import RunProgress, loading, print_report, progress_enabled
+    from fastdenoise.console import Failures, RunProgress, loading, print_report, progress_enabled
+    from fastdenoise.kernels import aot
     from fastdenoise.pipeline import Interrupted, PipelineOptions, run_pipeline
 
+    aot.enable()  # one process per file is common: start kernels without Numba (see aot)
     try:
         method_name, params = method_spec(model, param)
         method = methods.get(method_name)
@@ -331,7 +343,9 @@ def run(
                 error_line(result.source, result.reason or "failed")
     else:
         show_choices = method.kind == "meta" and not quiet
-        with RunProgress(len(jobs), progress_enabled(quiet), show_choices) as progress:
+        bars = progress_enabled(quiet)
+        sink = RunProgress(len(jobs), bars, show_choices) if bars or show_choices else Failures()
+        with sink as progress:
             try:
                 report = run_pipeline(jobs, denoiser, options, progress, method=model)
             except KeyboardInterrupt as interrupt:
@@ -443,6 +457,7 @@ def sample_images(
     seed: Annotated[int, typer.Option(help="Noise seed.")] = 0,
 ) -> None:
     """Write noisy versions of scikit-image's bundled photos (the embedded demo input)."""
+    _require_bench("sample-images")
     from fastdenoise.demo import write_demo_images
 
     for path in write_demo_images(folder, sigma, seed):
@@ -562,6 +577,7 @@ def bench(
 
     Example: fastdenoise bench filters --noise gaussian:15,25,50 --plot tradeoff.png
     """
+    _require_bench("bench")
     from rich.progress import Progress
 
     from fastdenoise import bench as bench_lib
@@ -686,6 +702,7 @@ def eda(
 
     Example: fastdenoise eda ../shared/data/PolyU_crops --plots eda/
     """
+    _require_bench("eda")
     from rich.progress import track
 
     from fastdenoise import eda as eda_lib

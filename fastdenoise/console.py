@@ -1,6 +1,8 @@
 """Rendering for the terminal: progress bars, one-line errors and the timing report.
 
-Progress and reports go to stderr; data (``--json``) goes to stdout.
+Progress and reports go to stderr; data (``--json``) goes to stdout. Rich is imported when
+something is rendered (a quiet run, ``-q``, never imports it): the module's ``stderr`` console
+is made on first use.
 """
 
 from __future__ import annotations
@@ -9,28 +11,36 @@ import contextlib
 import sys
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from fastdenoise.pipeline import FAILED, SKIPPED, FileResult, RunReport
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
 _WARMING_UP = "first tile: warming up, kernels compile or load"
+_consoles: dict[str, Console] = {}
+
+
+def _stderr() -> Console:
+    """The rich console on stderr (one per process)."""
+    if "stderr" not in _consoles:
+        from rich.console import Console
+
+        _consoles["stderr"] = Console(stderr=True, highlight=False, soft_wrap=True)
+    return _consoles["stderr"]
+
+
+def __getattr__(name: str) -> Any:
+    """``stderr``: the rich console on stderr, made (and rich imported) on first use."""
+    if name == "stderr":
+        return _stderr()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def error_line(subject: str, reason: str) -> None:
     """One clear line on stderr, no traceback."""
-    stderr.print(f"[bold red]error[/]: {subject}: {reason}", markup=True, highlight=False)
+    _stderr().print(f"[bold red]error[/]: {subject}: {reason}", markup=True, highlight=False)
 
 
 def _cell(value: object) -> str:
@@ -55,6 +65,9 @@ def print_rows(
         lines += ["\t".join(map(_cell, row)) for row in [columns, *rows]]
         sys.stdout.write("\n".join(lines) + "\n")
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column, justify="right" if column in right else "left")
@@ -74,7 +87,7 @@ def loading(text: str, enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    with stderr.status(text, spinner="dots"):
+    with _stderr().status(text, spinner="dots"):
         yield
 
 
@@ -102,6 +115,16 @@ class RunProgress:
         self.started = time.perf_counter()
         self.first_tile_done = False
         self.current = ""
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
@@ -111,7 +134,7 @@ class RunProgress:
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
-            console=stderr,
+            console=_stderr(),
             disable=not enabled,
             transient=False,
         )
@@ -149,7 +172,7 @@ class RunProgress:
     def image_prepared(self, source: str, settings: str) -> None:
         """Settings bound (printed at once for ``auto``); tiles start next."""
         if self.show_choices:
-            stderr.print(f"{source}: {settings}", markup=False)
+            _stderr().print(f"{source}: {settings}", markup=False)
         warming = "" if self.first_tile_done else f" ({_WARMING_UP})"
         self.progress.update(self.image, description=f"{self.current}{warming}")
 
@@ -173,8 +196,34 @@ class RunProgress:
         self._show_files()
 
 
+class Failures:
+    """The progress sink of a run that shows no bars: failures only, each as it happens.
+
+    What :class:`RunProgress` prints when disabled and not showing choices, without rich.
+    """
+
+    def __init__(self, total_files: int = 0) -> None:
+        self.total_files = total_files
+
+    def __enter__(self) -> Failures:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def pixels_done(self, count: int) -> None:
+        pass
+
+    def file_done(self, result: FileResult) -> None:
+        if result.status == FAILED:
+            error_line(result.source, result.reason or "failed")
+
+
 def print_report(report: RunReport) -> None:
     """The end-of-run timing report (seconds per stage, MP/s, file counts)."""
+    from rich.table import Table
+
+    stderr = _stderr()
     seconds = report.stage_seconds()
     busy = sum(seconds.values()) or 1.0
     table = Table(title=f"fastdenoise run · {report.settings}", title_justify="left")

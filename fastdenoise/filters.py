@@ -136,9 +136,9 @@ class Median(SquareWindow, FilterDenoiser):
         """8-bit images, sizes 3 and 5, on the CPU: the uint8 kernel on the whole image."""
         if self.device != "cpu" or pixels.dtype != np.uint8 or out_dtype != np.uint8:
             return None
-        from fastdenoise.kernels.median_u8 import SIZES, median_uint8
+        from fastdenoise.kernels import median_uint8  # None for sizes without a uint8 kernel
 
-        return median_uint8(pixels, self.size) if self.size in SIZES else None
+        return median_uint8(pixels, self.size)
 
 
 @dataclasses.dataclass
@@ -164,7 +164,8 @@ class AdaptiveMedian(FilterDenoiser):
 
     def run_native(self, pixels: np.ndarray, out_dtype: np.dtype) -> np.ndarray | None:
         """On the CPU: the whole image in bands of interleaved rows (no per-tile copies)."""
-        from fastdenoise.kernels.adaptive_median import DTYPES, adaptive_median_pixels
+        from fastdenoise.kernels.front import ADAPTIVE_DTYPES as DTYPES
+        from fastdenoise.kernels.front import adaptive_median_pixels
 
         if self.device != "cpu" or pixels.dtype not in DTYPES or out_dtype not in DTYPES:
             return None

@@ -10,6 +10,9 @@ present: :func:`cuda_available` first looks for the driver's device files.
 
 Under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) kernels run as Python, so :func:`pixel`
 returns the plain function there; the CPU drivers are not usable in such a process.
+
+Importing this module does not import Numba (:func:`resolve_device` on a machine without an
+NVIDIA driver, and the ahead-of-time drivers of :mod:`aot`, never need it).
 """
 
 from __future__ import annotations
@@ -19,11 +22,19 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import numba
 import numpy as np
 
 DEVICES = ("auto", "cpu", "cuda")
-CUDASIM = bool(numba.config.ENABLE_CUDASIM)
+
+
+def _cudasim() -> bool:
+    """Numba's ``ENABLE_CUDASIM`` setting, from its environment variable while Numba is unloaded."""
+    if "numba" in sys.modules:
+        return bool(sys.modules["numba"].config.ENABLE_CUDASIM)
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0").strip() not in ("", "0")
+
+
+CUDASIM = _cudasim()
 BLOCK = (32, 8, 1)  # threads per block along (x, y, plane)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -76,6 +87,8 @@ def pixel(fn: F) -> F:
     """Mark per-pixel math: one source, compiled by Numba for the CPU and for CUDA."""
     if CUDASIM:
         return fn
+    import numba
+
     return numba.njit(fn, inline="always", nogil=True)  # type: ignore[return-value]
 
 

@@ -12,16 +12,17 @@ source checkout or a per-user install) and ``$XDG_CACHE_HOME/fastdenoise/numba/<
 (default ``~/.cache/...``) when it is not (a read-only system or container install). A
 ``NUMBA_CACHE_DIR`` set by the user always wins. Numba reads the setting when a cached function
 is decorated, so importing this module calls :func:`configure`, and the package imports it
-before any kernel module.
+before any kernel module. It does not import Numba itself (a run that takes the ahead-of-time
+drivers of :mod:`aot` never does): it sets ``NUMBA_CACHE_DIR``, which Numba reads when it is
+first imported, and Numba's own setting where Numba is already loaded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
-
-import numba
 
 KERNELS_DIR = Path(__file__).resolve().parent
 SUBDIR = "fastdenoise/numba"  # below the user cache folder
@@ -63,8 +64,9 @@ def cache_dir(package_dir: Path = KERNELS_DIR) -> Path:
 def configure() -> str:
     """Point Numba's cache at :func:`cache_dir` unless ``NUMBA_CACHE_DIR`` is set; return it."""
     chosen = os.environ.get("NUMBA_CACHE_DIR") or str(cache_dir())
-    os.environ["NUMBA_CACHE_DIR"] = chosen  # child processes (workers, tests) agree
-    numba.config.CACHE_DIR = chosen
+    os.environ["NUMBA_CACHE_DIR"] = chosen  # Numba reads it at import; child processes agree
+    if "numba" in sys.modules:  # imported before this package: set its live setting too
+        sys.modules["numba"].config.CACHE_DIR = chosen
     return chosen
 
 

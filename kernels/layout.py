@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import numpy as np
-from numba import types
+from typing import Any
 
-# Argument type of a C-contiguous float32 (C, H, W) array, for PTX build checks.
-PLANES = types.Array(types.float32, 3, "C")
+import numpy as np
+
 MAX_SIZE = 25  # largest window side
 SCRATCH = MAX_SIZE * MAX_SIZE  # CUDA per-thread scratch (values of the largest window)
+
+
+def __getattr__(name: str) -> Any:
+    """``PLANES``: the Numba type of a C-contiguous float32 ``(C, H, W)`` array, for PTX build
+    checks (made on first use: importing this module does not import Numba)."""
+    if name == "PLANES":
+        from numba import types
+
+        return types.Array(types.float32, 3, "C")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def to_planes(tile: np.ndarray) -> np.ndarray:

@@ -41,7 +41,6 @@ import numpy as np
 from numba import prange
 
 from .devices import pixel
-from .layout import reflect_pad
 
 CUTOFF = 5.0  # weights with a larger exponent are taken as 0 (as scikit-image does)
 BAND = 16  # rows per CPU work item: keeps the per-offset fields in L1/L2
@@ -183,38 +182,11 @@ def _cpu_driver(patch: int) -> Callable:
     return drive
 
 
-def nlm_filter(
-    planes: np.ndarray,
-    patch: int,
-    search: int,
-    h: float,
-    sigma: float = 0.0,
-    device: str = "cpu",
-) -> np.ndarray:
-    """Non-local means of a float32 ``(C, H, W)`` array; ``h`` and ``sigma`` on its own scale.
-
-    ``patch`` is the side of the compared patches (an even side p reaches p/2 - 1 pixels up and
-    left, p/2 down and right), ``search`` the odd side of the window of candidate pixels.
-    """
-    if int(patch) != patch or not 1 <= patch <= 15:
-        raise ValueError(f"patch must be an integer from 1 to 15, got {patch}")
-    if int(search) != search or search < 1 or search % 2 == 0:
-        raise ValueError(f"search must be an odd integer >= 1, got {search}")
-    if not h > 0:
-        raise ValueError(f"h must be > 0, got {h}")
-    if not sigma >= 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
-    patch, search = int(patch), int(search)
-    planes_count = planes.shape[0]
-    terms = planes_count * patch * patch
-    bias = np.float32(2.0 * sigma * sigma * terms)
-    scale = np.float32(1.0 / (terms * h * h))
-    padded = reflect_pad(planes, search // 2 + patch // 2)
-    if device == "cuda":
-        from . import gpu
-
-        return gpu.nlm(padded, planes.shape, patch, search, bias, scale)
-    out = np.empty(planes.shape, dtype=np.float32)
+def run_cpu(
+    padded: np.ndarray, out: np.ndarray, patch: int, search: int, bias: float, scale: float
+) -> None:
+    """Fill ``out`` from ``padded`` (reflected by ``search // 2 + patch // 2``) on every CPU
+    thread. The public function, :func:`fastdenoise.kernels.front.nlm_filter`, checks, pads and
+    turns ``h`` and ``sigma`` into ``bias`` and ``scale``."""
     with numba.parallel_chunksize(1):  # bands go to threads as they free up
         _cpu_driver(patch)(padded, out, search, bias, scale)
-    return out

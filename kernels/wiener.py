@@ -16,7 +16,6 @@ import numpy as np
 from numba import prange
 
 from .devices import pixel
-from .layout import check_size, reflect_pad
 
 BAND = 16  # output rows per CPU work item
 
@@ -105,20 +104,10 @@ def _cpu_driver(size: int) -> Callable:
     return drive
 
 
-def wiener_filter(planes: np.ndarray, size: int, noise: float, device: str = "cpu") -> np.ndarray:
-    """Wiener filter of each plane of a float32 ``(C, H, W)`` array.
+def run_cpu(padded: np.ndarray, out: np.ndarray, size: int, noise: float) -> None:
+    """Fill ``out`` from ``padded`` (reflected by ``size // 2``) on every CPU thread.
 
-    ``noise`` is the noise power (variance) on the array's own scale, like scipy's ``noise``.
+    The public function, :func:`fastdenoise.kernels.front.wiener_filter`, checks and pads.
     """
-    size = check_size(size)
-    if not noise >= 0:
-        raise ValueError(f"noise power must be >= 0, got {noise}")
-    padded = reflect_pad(planes, size // 2)
-    if device == "cuda":
-        from . import gpu
-
-        return gpu.wiener(padded, planes.shape, size, float(noise))
-    out = np.empty(planes.shape, dtype=np.float32)
     with numba.parallel_chunksize(1):  # bands go to threads as they free up
-        _cpu_driver(size)(padded, out, float(noise))
-    return out
+        _cpu_driver(size)(padded, out, noise)

@@ -28,6 +28,19 @@ def _engine_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ["FASTDENOISE_CACHE"] = previous
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_ahead_of_time_kernels() -> Iterator[None]:
+    """CLI runs in tests take the Numba JIT drivers and build no ahead-of-time modules (a
+    minute of compiling per kernel source edit); tests/test_aot.py builds its own."""
+    previous = os.environ.get("FASTDENOISE_AOT")
+    os.environ["FASTDENOISE_AOT"] = "0"
+    yield
+    if previous is None:
+        os.environ.pop("FASTDENOISE_AOT", None)
+    else:
+        os.environ["FASTDENOISE_AOT"] = previous
+
+
 class BoxBlur(Denoiser):
     """A test-only exact filter: mean over a (2r+1)^2 window with mirrored borders."""
 
