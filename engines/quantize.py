@@ -1,9 +1,11 @@
 """int8 for ONNX Runtime: static QDQ quantization calibrated on bundled images.
 
-Calibration data: noisy crops (AWGN at several sigmas, fixed seed) of scikit-image's bundled
-color photos, so nothing is downloaded. Weights are quantized per output channel (int8,
-symmetric), activations per tensor (uint8) with min/max calibration. The quantized file is
-cached beside the fp32 export, keyed by the same weights hash plus the calibration recipe.
+Calibration data: noisy crops (AWGN at several sigmas, fixed seed) of three of scikit-image's
+sample photos (public domain / CC0), bundled byte for byte in ``fastdenoise/samples`` so the
+runtime install needs neither scikit-image nor a download. Weights are quantized per output
+channel (int8, symmetric), activations per tensor (uint8) with min/max calibration. The
+quantized file is cached beside the fp32 export, keyed by the same weights hash plus the
+calibration recipe.
 """
 
 from __future__ import annotations
@@ -16,17 +18,26 @@ from typing import Any
 import numpy as np
 from fastdenoise.engines import cache, onnx_export
 
+# "skimage:": the pixels of skimage.data's images of these names (part of the cache key)
 RECIPE = {"images": "skimage:astronaut,chelsea,coffee", "crop": 128, "sigmas": [10, 25, 50]}
+
+
+def calibration_image(name: str) -> np.ndarray:
+    """One calibration photo, ``HxWx3`` uint8: the bundled copy of ``skimage.data.<name>()``."""
+    from PIL import Image
+
+    import fastdenoise
+
+    with Image.open(Path(fastdenoise.__file__).with_name("samples") / f"{name}.png") as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def calibration_batches(channels: int = 3) -> Iterator[np.ndarray]:
     """``1xCxHxW`` float32 noisy crops from the bundled photos."""
-    from skimage import data
-
     rng = np.random.default_rng(0)
     crop = int(RECIPE["crop"])
     for name in str(RECIPE["images"]).split(":")[1].split(","):
-        image = getattr(data, name)()[:, :, :3].astype(np.float32) / 255
+        image = calibration_image(name).astype(np.float32) / 255
         for sigma in RECIPE["sigmas"]:
             top = rng.integers(0, image.shape[0] - crop)
             left = rng.integers(0, image.shape[1] - crop)
