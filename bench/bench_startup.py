@@ -3,12 +3,16 @@
 Production scripts call the CLI once per file, so the time to start matters as much as the
 speed of the work. For each filter and the default model this runs, as separate processes:
 
-* cold: the first run on a machine (empty Numba kernel cache, empty engine cache), once;
-* warm: ``--repeat`` more runs with those caches filled (median of them);
+* cold: the first run on a machine (empty kernel cache, empty engine cache), once: for a filter
+  that builds its ahead-of-time kernel module (kernels/aot.py, a compiler child process);
+* cold JIT: the first run with ``FASTDENOISE_AOT=0`` (Numba compiles and caches its drivers);
+* warm: ``--repeat`` more runs of each with those caches filled (median of them): the default
+  (ahead-of-time drivers) and ``FASTDENOISE_AOT=0`` (Numba's JIT drivers from its cache);
 
 and the reference ``python -c 'import cv2; cv2.imwrite(out, cv2.medianBlur(cv2.imread(img), 5))'``
-on the same file, interleaved with the warm runs so machine load hits both alike. Wall and
-CPU seconds (user + system of the child) are reported; the ratio is wall / reference wall.
+on the same file, interleaved with the warm runs so machine load hits them alike. Wall and CPU
+seconds (user + system of the child and what it waited for) are reported; ratios are wall /
+reference wall. ``--help`` and ``methods`` are timed too.
 
     .venv/bin/python bench/bench_startup.py -o bench/results/startup.md
 """
@@ -16,6 +20,8 @@ CPU seconds (user + system of the child) are reported; the ratio is wall / refer
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.metadata
 import os
 import platform
 import statistics
@@ -68,13 +74,16 @@ def noisy_photo(path: Path, side: int = 64) -> None:
     cv2.imwrite(str(path), np.clip(noisy, 0, 255).astype(np.uint8)[:, :, ::-1])
 
 
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "fastdenoise", *args]
+
+
 def run_command(image: Path, out: Path, method: str) -> list[str]:
-    cli = [sys.executable, "-m", "fastdenoise", "run", str(image), "-o", str(out)]
-    return [*cli, "-m", method, "--overwrite", "-q"]
+    return cli("run", str(image), "-o", str(out), "-m", method, "--overwrite", "-q")
 
 
 def machine() -> str:
-    """CPU model, cores and the load average while measuring."""
+    """CPU model and cores."""
     model = platform.processor() or "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -83,13 +92,31 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return f"{model}, {os.cpu_count()} cores; load average {load} at the end"
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def load() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def versions() -> str:
+    names = ("numba", "typer", "numpy", "opencv-python-headless", "onnxruntime")
+    found = []
+    for name in names:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            found.append(f"{name} {importlib.metadata.version(name)}")
+    return ", ".join(found)
+
+
+def median(timings: list[Timing]) -> Timing:
+    return Timing(
+        statistics.median(t.wall for t in timings), statistics.median(t.cpu for t in timings)
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=5, help="warm runs per method")
+    parser.add_argument("--repeat", type=int, default=5, help="warm runs per method and path")
     parser.add_argument("--methods", nargs="*", default=[*FILTERS, DEFAULT_MODEL])
     parser.add_argument("-o", "--output", type=Path, help="write the Markdown report here")
     args = parser.parse_args()
@@ -97,13 +124,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="fd-startup-"))
     image, out = work / "noisy.png", work / "out"
     noisy_photo(image)
-    base = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR",)}
+    drop = ("NUMBA_CACHE_DIR", "FASTDENOISE_AOT", "FASTDENOISE_CACHE")
+    base = {k: v for k, v in os.environ.items() if k not in drop}
     # cold = a fresh machine: empty kernel and engine caches of their own
-    cold_env = {
+    fresh = {
         **base,
         "NUMBA_CACHE_DIR": str(work / "numba"),
         "FASTDENOISE_CACHE": str(work / "engines"),
     }
+    jit_only = {**fresh, "FASTDENOISE_AOT": "0"}
+    load_before = load()
 
     reference_cmd = [sys.executable, "-c", REFERENCE, str(image), str(work / "ref.png")]
     references: list[Timing] = []
@@ -111,37 +141,58 @@ def main() -> None:
     for method in args.methods:
         kind = "filter" if method in FILTERS else "model"
         command = run_command(image, out, method)
-        cold = timed(command, cold_env)
-        warm = []
+        cold = timed(command, fresh)
+        cold_jit = timed(command, jit_only) if kind == "filter" else None
+        warm, warm_jit = [], []
         for _ in range(args.repeat):
             references.append(timed(reference_cmd, base))
-            warm.append(timed(command, cold_env))  # the same caches, now filled
-        rows.append((method, kind, cold, warm))
+            warm.append(timed(command, fresh))  # the same caches, now filled
+            if kind == "filter":
+                warm_jit.append(timed(command, jit_only))
+        rows.append((method, kind, cold, cold_jit, median(warm), warm_jit and median(warm_jit)))
         print(f"{method}: cold {cold.wall:.2f} s, warm {[round(t.wall, 2) for t in warm]}")
+    helps = {name: [] for name in ("--help", "methods")}
+    for _ in range(args.repeat):
+        references.append(timed(reference_cmd, base))
+        for name in helps:
+            helps[name].append(timed(cli(name), fresh))
 
-    ref_wall = statistics.median(t.wall for t in references)
-    ref_cpu = statistics.median(t.cpu for t in references)
+    ref = median(references)
     lines = [
         "# `fastdenoise run` start-up on one small image",
         "",
-        f"Machine: {machine()}. Image: 64x64 RGB PNG (noisy astronaut crop).",
-        "Wall and CPU seconds per process; warm = median of "
-        f"{args.repeat} runs with the kernel and engine caches filled by the cold run.",
+        f"Machine: {machine()}; load average {load_before} before, {load()} after. "
+        f"{versions()}. Image: 64x64 RGB PNG (noisy astronaut crop).",
+        "Wall and CPU seconds per process (CPU: user + system, with the children it waited "
+        f"for); warm = median of {args.repeat} runs with the caches the cold runs filled. "
+        "AOT: the default, ahead-of-time kernel modules (kernels/aot.py); JIT: "
+        "`FASTDENOISE_AOT=0`, Numba's drivers from its on-disk cache.",
         f"Reference `python -c 'import cv2; cv2.medianBlur(...)'` on the same file: wall "
-        f"{ref_wall:.2f} s, CPU {ref_cpu:.2f} s (median of {len(references)}, interleaved).",
+        f"{ref.wall:.2f} s, CPU {ref.cpu:.2f} s (median of {len(references)}, interleaved).",
         "",
-        "| command | cold wall s | cold CPU s | warm wall s | warm CPU s | warm / reference "
+        "| command | cold wall s (CPU) | warm wall s (CPU) | warm / reference "
+        "| cold JIT wall s (CPU) | warm JIT wall s (CPU) | warm JIT / reference "
         "| target (warm wall) |",
-        "|---|--:|--:|--:|--:|--:|---|",
+        "|---|--:|--:|--:|--:|--:|--:|---|",
     ]
-    for method, kind, cold, warm in rows:
-        wall = statistics.median(t.wall for t in warm)
-        cpu = statistics.median(t.cpu for t in warm)
+    for method, kind, cold, cold_jit, warm, warm_jit in rows:
         target = TARGETS[kind]
-        verdict = "met" if wall <= target else "missed"
+        verdict = "met" if warm.wall <= target else "missed"
+        jit_cells = (
+            f"{cold_jit.wall:.2f} ({cold_jit.cpu:.2f}) | {warm_jit.wall:.2f} ({warm_jit.cpu:.2f}) "
+            f"| {warm_jit.wall / ref.wall:.1f}x"
+            if cold_jit and warm_jit
+            else "| |"
+        )
         lines.append(
-            f"| `run -m {method}` | {cold.wall:.2f} | {cold.cpu:.2f} | {wall:.2f} | {cpu:.2f} "
-            f"| {wall / ref_wall:.1f}x | <= {target} s: {verdict} |"
+            f"| `run -m {method}` | {cold.wall:.2f} ({cold.cpu:.2f}) | {warm.wall:.2f} "
+            f"({warm.cpu:.2f}) | {warm.wall / ref.wall:.1f}x | {jit_cells} "
+            f"| <= {target} s: {verdict} |"
+        )
+    for name, timings in helps.items():
+        t = median(timings)
+        lines.append(
+            f"| `{name}` | | {t.wall:.2f} ({t.cpu:.2f}) | {t.wall / ref.wall:.1f}x | | | | |"
         )
     lines += ["", f"`{' '.join(['.venv/bin/python', *sys.argv])}`", ""]
     report = "\n".join(lines)
