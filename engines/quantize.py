@@ -24,12 +24,10 @@ RECIPE = {"images": "skimage:astronaut,chelsea,coffee", "crop": 128, "sigmas": [
 
 def calibration_image(name: str) -> np.ndarray:
     """One calibration photo, ``HxWx3`` uint8: the bundled copy of ``skimage.data.<name>()``."""
-    from PIL import Image
-
     import fastdenoise
+    from fastdenoise.io import read_pixels
 
-    with Image.open(Path(fastdenoise.__file__).with_name("samples") / f"{name}.png") as image:
-        return np.asarray(image.convert("RGB"))
+    return read_pixels(Path(fastdenoise.__file__).with_name("samples") / f"{name}.png", 3)
 
 
 def calibration_batches(channels: int = 3) -> Iterator[np.ndarray]:
