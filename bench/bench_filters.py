@@ -8,9 +8,9 @@ unclipped as float where a method takes float (OpenCV's NLM needs uint8: clipped
 output clipped and rounded to uint8, scikit-image PSNR/SSIM, means over the set. Methods with a
 strength parameter are swept and reported at their best h (mean PSNR). Time is the wall time of
 the denoising calls alone (conversions a method needs included), after a warm-up call, the
-fastest of ``--repeat`` runs per image at the best h (a busy machine mostly adds time), and
-MP/s is image pixels (not channel values) per second. Ours and OpenCV use ``--threads``;
-scipy and scikit-image filters are single-threaded.
+fastest of ``--repeat`` runs per image at the best h (a busy machine mostly adds time; fast
+calls get more runs: ``FAST_S``), and MP/s is image pixels (not channel values) per second.
+Ours and OpenCV use ``--threads``; scipy and scikit-image filters are single-threaded.
 """
 
 from __future__ import annotations
@@ -30,6 +30,19 @@ import numpy as np
 Denoise = Callable[[np.ndarray, float | None], np.ndarray]  # (noisy float64 HxWxC, h) -> out
 
 
+@dataclass(frozen=True)
+class Cost:
+    """Model work per image pixel: ``work`` operations of ``unit`` ("flop": float arithmetic,
+    an FMA counting 2, against the FMA peak; "min/max": one lane of a min or max instruction,
+    against the min/max peak, see :func:`machine_peak`) on ``bits``-wide lanes, and DRAM
+    ``bytes``."""
+
+    work: float
+    bytes: float
+    bits: int
+    unit: str = "flop"
+
+
 @dataclass
 class Contender:
     """One method under test, with the strengths to sweep (``None``: its own default)."""
@@ -38,7 +51,7 @@ class Contender:
     settings: str
     run: Denoise
     strengths: tuple[float | None, ...] = (None,)
-    cost: tuple[float, float, int] | None = None  # model (flop, DRAM bytes, float bits) per pixel
+    cost: Cost | None = None  # model work and bytes per pixel
 
 
 @dataclass
@@ -53,51 +66,98 @@ class Score:
 
 
 # A small roofline: model operations and DRAM bytes per image pixel (3 channels), counted from
-# the kernels' source, not measured. Flops are float32 arithmetic and min/max (a comparator is
-# 2); bytes are what must cross to memory at least once (image in and out, the planar/padded
-# copies the library path makes), fields that stay in cache not counted.
+# the kernels' source, not measured. Flops are float arithmetic (an FMA is 2), min/max ops one
+# lane of a min or a max (a comparator keeping both sides is 2); bytes are what must cross to
+# memory at least once (image in and out, the copies the library path makes), fields that
+# stay in cache not counted.
 CHANNELS = 3
 FLOAT_BYTES = 4
 IO_BYTES = 4 * CHANNELS * FLOAT_BYTES  # read and write the planes, read and write the padded copy
 
 
-def nlm_cost(patch: int, search: int) -> tuple[float, float, int]:
+def nlm_cost(patch: int, search: int) -> Cost:
     """Per offset pair (the CPU driver visits (search^2 - 1) / 2 of them): channel differences
     3C, two patch sums 2 (patch - 1), weight 18 (bias, clamp, scale, polynomial exp, cutoff),
     forward and backward accumulation 2 + 4C."""
     pairs = (search * search - 1) / 2
     flops = pairs * (3 * CHANNELS + 2 * (patch - 1) + 18 + 2 + 4 * CHANNELS)
-    return flops, IO_BYTES, 32
+    return Cost(flops, IO_BYTES, 32)
 
 
-def median_cost(size: int) -> tuple[float, float, int]:
-    """Sorting-network comparators (2 flops each) of the median, per channel."""
+def median_cost(size: int) -> Cost:
+    """The float32 kernel: its sorting network's min/max (Batcher's, pruned to the median)."""
     from fastdenoise.kernels.rank import pruned_network
 
     count = size * size
-    return 2 * len(pruned_network(count, (count // 2,))) * CHANNELS, IO_BYTES, 32
+    ops = sum(low + high for _, _, low, high in pruned_network(count, (count // 2,)))
+    return Cost(ops * CHANNELS, IO_BYTES, 32, "min/max")
 
 
+def median_uint8_cost(size: int) -> Cost:
+    """The uint8 kernels (kernels/median_u8.py), min/max per value: the window network, plus
+    the sort along one direction it shares (3x3: 4 rows' triples per 2 output rows; 5x5: one
+    column per value); bytes: uint8 in and out, nothing else."""
+    from fastdenoise.kernels.median_u8 import WINDOW_NETWORKS
+    from fastdenoise.kernels.rank import batcher_pairs
+
+    window = sum(len(sides) for _, _, sides in WINDOW_NETWORKS[size][1])
+    shared = 2 * len(batcher_pairs(size)) * (2 if size == 3 else 1)
+    return Cost((window + shared) * CHANNELS, 2 * CHANNELS, 8, "min/max")
+
+
+# OpenCV's medianBlur on uint8: bytes only (its networks are not counted here).
+OPENCV_MEDIAN_UINT8 = Cost(0.0, 2 * CHANNELS, 8, "min/max")
 # Wiener 5x5, float64 statistics: row sums 5 (convert + add + FMA) = 15, column sums 10,
-# the value 8, per channel. Adaptive median 7: the 3x3 min/median/max network per channel
-# (pixels going on to larger windows not counted: few on Gaussian noise).
-# The library's uint8 median, bytes per channel: to_float 1+4, levels check 4+1, medianBlur
-# 1+1, back to float 1+4, the tiler's band 4+4, to uint8 4+1 (OpenCV's own: 1+1).
-MEDIAN_UINT8_BYTES = CHANNELS * 30.0
-WIENER5 = (33.0 * CHANNELS, IO_BYTES, 64)
+# the value 8, per channel.
+WIENER5 = Cost(33.0 * CHANNELS, IO_BYTES, 64)
 
 
-def _amf7() -> tuple[float, float, int]:
-    from fastdenoise.kernels.rank import pruned_network
+def amf7_cost(library: bool) -> Cost:
+    """Adaptive median 7, per value: 3x3 min/median/max from sorted rows (3 x 6 + 2 + 2 + 12
+    min/max) and the decision (2 compares, 2 ands, 1 select: 5 more); pixels going on to larger
+    windows not counted (few on Gaussian noise). Bytes through the library on float64 input:
+    the finiteness check 8, to float32 8 + 4, the band copy 4, float64 out 8 per channel; the
+    kernel alone (planes): the planar model."""
+    ops = (3 * 6 + 2 + 2 + 12 + 5) * CHANNELS
+    return Cost(ops, (8 + 12 + 4 + 8) * CHANNELS if library else IO_BYTES, 32, "min/max")
 
-    return 2 * len(pruned_network(9, (0, 4, 8))) * CHANNELS + 4 * CHANNELS, IO_BYTES, 32
+
+def minmax_rate() -> float:
+    """Measured float32 min/max lane operations per second on one core: a register-resident
+    network over values in L1 (independent lanes, vectorised), the fastest of 5 runs. (Integer
+    min/max cannot be measured this way: LLVM folds such chains.)"""
+    import numba
+
+    @numba.njit(nogil=True)
+    def network(a, b, c, out, reps):
+        for _ in range(reps):
+            for j in range(a.size):
+                v1, v2, v3 = a[j], b[j], c[j]
+                x0, x1, x2, x3 = min(v1, v2), max(v1, v3), min(v2, v3), max(v2, v1)
+                for _ in range(16):
+                    x0, x1 = min(x0, x2), max(x1, x3)
+                    x2, x3 = max(x2, v1), min(x3, v2)
+                    x0, x1 = max(x0, v3), min(x1, v1)
+                    x2, x3 = min(x2, x1), max(x3, x0)
+                out[j] = max(max(x0, x1), max(x2, x3))
+
+    a, b, c = (np.random.default_rng(i).random(2048, dtype=np.float32) for i in range(3))
+    out, reps = np.empty_like(a), 500
+    network(a, b, c, out, 1)
+    laps = []
+    for _ in range(5):
+        started = time.thread_time()
+        network(a, b, c, out, reps)
+        laps.append(time.thread_time() - started)
+    return reps * a.size * (4 + 16 * 8 + 3) / min(laps)
 
 
-AMF7 = _amf7()
+MINMAX_PIPES = 4  # Zen 3: vector min/max (integer and float) issue on its 4 SIMD pipes
 
 
-def machine_peak(threads: int) -> tuple[float, float, str]:
-    """(float32 GFLOP/s, copy GB/s, how): AVX2 FMA peak at the listed clock, measured copy."""
+def machine_peak(threads: int) -> tuple[dict[str, float], float, str]:
+    """({unit: 32-bit lane ops/s peak}, copy GB/s, how): AVX2 FMA and min/max peaks at the
+    listed clock, a measured float32 min/max rate for reference, measured copy bandwidth."""
     mhz = max(
         float(line.split(":")[1])
         for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -106,6 +166,8 @@ def machine_peak(threads: int) -> tuple[float, float, str]:
     flags = Path("/proc/cpuinfo").read_text()
     lanes = 16 if " avx512f" in flags else 8  # float32 lanes per vector
     gflops = threads * 2 * 2 * lanes * mhz / 1000  # 2 FMA pipes, 2 flops per FMA lane
+    minmax = threads * MINMAX_PIPES * lanes * mhz / 1000
+    measured = minmax_rate() / 1e9
     source = np.ones(32 * 2**20 // 4, dtype=np.float32)  # 32 MiB, past the caches
     target = np.empty_like(source)
     laps = []
@@ -115,33 +177,37 @@ def machine_peak(threads: int) -> tuple[float, float, str]:
         laps.append(time.perf_counter() - started)
     copy_gbs = 2 * source.nbytes / min(laps) / 1e9  # read + write, one thread
     how = (
-        f"peak float32 {gflops:.0f} GFLOP/s = {threads} core(s) x 2 FMA pipes x {lanes} lanes x "
-        f"2 flop x {mhz / 1000:.2f} GHz (listed clock); memory: one-thread numpy copy of 32 MiB, "
-        f"{copy_gbs:.1f} GB/s (read + write), measured in this run"
+        f"peaks at the listed clock ({mhz / 1000:.2f} GHz), {threads} core(s), {lanes} float32 "
+        f"lanes: flop {gflops:.0f} GFLOP/s (2 FMA pipes x 2 flop); min/max {minmax:.0f} G/s "
+        f"for 32-bit lanes ({MINMAX_PIPES} SIMD pipes), x4 for uint8 lanes (a register-resident "
+        f"float32 min/max network measured here: {measured:.0f} G/s, "
+        f"{measured * 1000 / mhz / lanes:.1f} instructions per cycle); memory: one-thread numpy "
+        f"copy of 32 MiB, {copy_gbs:.1f} GB/s (read + write), measured in this run"
     )
-    return gflops, copy_gbs, how
+    return {"flop": gflops, "min/max": minmax}, copy_gbs, how
 
 
 def roofline(rows: list, megapixels: float, threads: int) -> list[str]:
-    """Each costed row's achieved GFLOP/s and GB/s against this machine's peaks."""
-    gflops, copy_gbs, how = machine_peak(threads)
+    """Each costed row's achieved work rate and GB/s against this machine's peaks."""
+    peaks, copy_gbs, how = machine_peak(threads)
     lines = [
-        "Roofline (model flop and DRAM bytes per pixel, 3 channels; achieved = model x MP/s):",
+        "Roofline (model work and DRAM bytes per pixel, 3 channels; achieved = model x MP/s):",
         "",
-        "| method | settings | flop/px | bytes/px | GFLOP/s | % flop peak | GB/s | % copy GB/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| method | settings | work/px | unit | bytes/px | G/s | % peak | GB/s | % copy GB/s |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for contender, results in rows:
-        if contender.cost is None:
+        cost = contender.cost
+        if cost is None:
             continue
-        flops, nbytes, bits = contender.cost
         top = max(results, key=lambda r: r.psnr)
         rate = megapixels / top.seconds * 1e6
-        peak = gflops * (32 / bits)  # float64 vectors hold half as many lanes
-        achieved, moved = flops * rate / 1e9, nbytes * rate / 1e9
+        peak = peaks[cost.unit] * (32 / cost.bits)  # narrower lanes: more per vector
+        achieved, moved = cost.work * rate / 1e9, cost.bytes * rate / 1e9
+        share = f"{100 * achieved / peak:.0f}%" if cost.work else "-"
         lines.append(
-            f"| {contender.name} | {contender.settings} | {flops:.0f} | {nbytes:.0f} | "
-            f"{achieved:.1f} | {100 * achieved / peak:.0f}% | {moved:.2f} | "
+            f"| {contender.name} | {contender.settings} | {cost.work:.0f} | {cost.unit} | "
+            f"{cost.bytes:.0f} | {achieved:.1f} | {share} | {moved:.2f} | "
             f"{100 * moved / copy_gbs:.0f}% |"
         )
     return [*lines, "", f"- {how}"]
@@ -235,15 +301,15 @@ def contenders(sigma: float, threads: int) -> list[Contender]:
             for row in (
                 Contender(
                     "median uint8",
-                    f"{size}x{size}, uint8 in and out (OpenCV path)",
+                    f"{size}x{size}, uint8 in and out (own uint8 kernel)",
                     ours_uint8(size),
-                    cost=(0.0, MEDIAN_UINT8_BYTES, 8),
+                    cost=median_uint8_cost(size),
                 ),
                 Contender(
                     "cv2.medianBlur uint8",
                     f"{size}x{size}, uint8, replicated border",
                     lambda n, _, size=size: cv2.medianBlur(as_uint8(n), size),
-                    cost=(0.0, 3 * 2, 8),
+                    cost=OPENCV_MEDIAN_UINT8,
                 ),
             )
         ),
@@ -263,7 +329,12 @@ def contenders(sigma: float, threads: int) -> list[Contender]:
             "5x5 per channel, noise (sigma/255)^2",
             per_plane(lambda p: scipy.signal.wiener(p, 5, s * s)),
         ),
-        Contender("adaptive-median", "max_size 7", ours("adaptive-median", max_size=7), cost=AMF7),
+        Contender(
+            "adaptive-median",
+            "max_size 7",
+            ours("adaptive-median", max_size=7),
+            cost=amf7_cost(library=True),
+        ),
         Contender(
             "kernel: median_filter",
             "5x5, no tiler",
@@ -280,9 +351,15 @@ def contenders(sigma: float, threads: int) -> list[Contender]:
             "kernel: adaptive_median_filter",
             "max 7, no tiler",
             kernel("adaptive_median_filter", 7),
-            cost=AMF7,
+            cost=amf7_cost(library=False),
         ),
     ]
+
+
+# Calls of a millisecond or less are timed more often (a busy machine's preemptions are longer
+# than they are): at least ``repeat`` runs, more until FAST_S seconds or FAST_RUNS runs.
+FAST_S = 0.5
+FAST_RUNS = 300
 
 
 def evaluate(contender: Contender, images: list, repeat: int) -> list[Score]:
@@ -311,8 +388,8 @@ def evaluate(contender: Contender, images: list, repeat: int) -> list[Score]:
     if repeat > 1 and best.seconds < 30:  # time the best again: fastest of `repeat` per image
         best.seconds = 0.0
         for _, noisy in images:
-            laps = []
-            for _ in range(repeat):
+            laps: list[float] = []
+            while len(laps) < repeat or (sum(laps) < FAST_S and len(laps) < FAST_RUNS):
                 started = time.perf_counter()
                 contender.run(noisy, best.strength)
                 laps.append(time.perf_counter() - started)
