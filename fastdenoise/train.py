@@ -152,6 +152,20 @@ def lowpass_l1(out: torch.Tensor, target: torch.Tensor, size: int = 8) -> torch.
     )
 
 
+def clip_groups(model: nn.Module) -> list[list[nn.Parameter]]:
+    """Trainable parameters in groups whose gradient norms are clipped apart.
+
+    A noise-map model's estimator learns from its own loss alone; its log-space gradient
+    (norm 1.4-2.6 on FDNet) would otherwise set the clipping scale of the denoiser's
+    (0.02-0.09) and shrink every denoiser step 1.5-3x.
+    """
+    estimator, rest = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (estimator if name.startswith("estimator.") else rest).append(param)
+    return [group for group in (rest, estimator) if group]
+
+
 def estimator_loss(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """L1 of log noise maps (relative error; one 8-bit level keeps clean areas finite)."""
     eps = 1.0 / 255.0
@@ -250,6 +264,7 @@ class Trainer:
         if cfg.freeze:
             self._freeze(cfg.freeze)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.clip_groups = clip_groups(self.model)
         self.ema = [p.detach().clone() for p in self.params] if cfg.ema else None
         self.optim = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.step, self.history, self.best = 0, [], -math.inf
@@ -322,7 +337,8 @@ class Trainer:
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
-            nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+            for group in self.clip_groups:
+                nn.utils.clip_grad_norm_(group, cfg.grad_clip)
         self.optim.step()
         if self.ema is not None:
             with torch.no_grad():

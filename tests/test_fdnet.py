@@ -15,7 +15,13 @@ from fastdenoise import methods  # noqa: E402
 from fastdenoise.models import zoo  # noqa: E402
 from fastdenoise.models.conditioned import ConditionedDenoiser  # noqa: E402
 from fastdenoise.models.fdnet import Conditioned, Estimator, FDNet, local_rms  # noqa: E402
-from fastdenoise.train import TrainConfig, Trainer, estimator_loss, lowpass_l1  # noqa: E402
+from fastdenoise.train import (  # noqa: E402
+    TrainConfig,
+    Trainer,
+    clip_groups,
+    estimator_loss,
+    lowpass_l1,
+)
 
 TINY = {"widths": [8, 16], "enc": [1, 1], "middle": 1, "dec": [1, 1], "estimator_width": 8}
 
@@ -94,6 +100,24 @@ def test_one_training_step_feeds_both_losses(tmp_path: Path) -> None:
     assert any(not torch.equal(a, b) for a, b in zip(after, before, strict=True))
     noisy, _ = trainer.sampler.sample(np.random.default_rng(1), 2)
     assert np.allclose(noisy * 255, np.rint(noisy * 255), atol=1e-4)  # quantized to 8 bits
+
+
+def test_gradient_clipping_keeps_the_estimator_from_shrinking_the_denoiser_step() -> None:
+    net = FDNet(channels=3, **{k: tuple(v) if isinstance(v, list) else v for k, v in TINY.items()})
+    groups = clip_groups(net)
+    names = {id(p): n for n, p in net.named_parameters()}
+    assert [all(names[id(p)].startswith("estimator.") for p in g) for g in groups] == [False, True]
+    for param in net.parameters():
+        big = names[id(param)].startswith("estimator.")
+        param.grad = torch.full_like(param, 10.0 if big else 1e-4)
+    denoiser_norm = float(torch.sqrt(sum((p.grad**2).sum() for p in groups[0])))
+    assert denoiser_norm < 1.0
+    for group in groups:
+        torch.nn.utils.clip_grad_norm_(group, 1.0)
+    # the denoiser's small gradient is untouched; the estimator's alone is clipped to norm 1
+    assert all(torch.allclose(p.grad, torch.full_like(p, 1e-4)) for p in groups[0])
+    estimator_norm = float(torch.sqrt(sum((p.grad**2).sum() for p in groups[1])))
+    assert estimator_norm == pytest.approx(1.0, rel=1e-4)
 
 
 def test_freeze_trains_the_estimator_alone(tmp_path: Path) -> None:
