@@ -15,8 +15,10 @@ The rules, in :func:`driver`:
 * opt-in: only a process that called :func:`enable` (``fastdenoise run``) uses or builds them,
   and ``FASTDENOISE_AOT=0`` turns them off everywhere; library calls, benches and tests get
   the JIT drivers, exactly as before;
-* built on first need, in a child process (C and C++ compilers needed, as ``numba.pycc`` builds
-  a CPython extension), next to the JIT cache in a file named after the hash of every kernel
+* built on first need, in a detached background process (C and C++ compilers needed, as
+  ``numba.pycc`` builds a CPython extension; 20-40 s on a 2-core Zen 3): the run that starts
+  the build takes the JIT drivers and does not wait, later runs load the module; it lies next to
+  the JIT cache in a file named after the hash of every kernel
   source and this CPU; a failed build (no compiler) is remembered and the JIT drivers serve;
 * serial: an AOT driver runs its ``prange`` rows on one thread while the JIT drivers spread them
   over every core, so a process uses AOT drivers until it has spent :data:`BUDGET_S` seconds in
@@ -52,6 +54,9 @@ ENV = "FASTDENOISE_AOT"  # "0" turns ahead-of-time drivers off
 BUDGET_S = 1.0  # seconds of serial AOT work, past which the parallel JIT drivers take over
 BUILD_TIMEOUT_S = 900
 _CHILD = "import sys\nfrom fastdenoise.kernels import aot\naot.compile_family(*sys.argv[1:])"
+_BACKGROUND = (
+    "import sys\nfrom fastdenoise.kernels import aot\naot.build(sys.argv[1], aot.Path(sys.argv[2]))"
+)
 
 ARRAY = "f4[:,:,::1]"  # C-contiguous float32 (C, H, W): every driver's padded input and output
 PIXELS = ("u1", "u2", "f4", "f8")  # HxWxC pixel dtypes of the whole-image paths
@@ -194,9 +199,11 @@ def module_path(family: str) -> Path:
 
 @functools.cache
 def _module(family: str) -> Any | None:
-    """The family's loaded extension; built first if this machine has none (None: no build)."""
+    """The family's loaded extension; None (JIT serves) while there is none yet, whose build
+    this call then starts in the background."""
     path = module_path(family)
-    if not path.exists() and not build(family, path):
+    if not path.exists():
+        build_in_background(family, path)
         return None
     spec = importlib.util.spec_from_file_location(module_name(family), path)
     if spec is None or spec.loader is None:
@@ -227,6 +234,22 @@ def _exclusive(lock: Path) -> Iterator[bool]:
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_in_background(family: str, path: Path) -> None:
+    """Start :func:`build` in a detached process that outlives this one (nothing if it failed
+    before, or cannot start)."""
+    if path.with_suffix(".failed").exists():
+        return
+    command = [sys.executable, "-c", _BACKGROUND, family, str(path)]
+    with contextlib.suppress(OSError):
+        subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def build(family: str, path: Path | None = None) -> bool:

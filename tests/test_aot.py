@@ -87,6 +87,24 @@ def test_the_policy_without_building(monkeypatch):
         aot.enable(False)
 
 
+def test_a_missing_module_is_built_in_the_background_while_jit_serves(monkeypatch, tmp_path):
+    started, original = [], aot.build_in_background
+    monkeypatch.setattr(aot, "module_path", lambda family: tmp_path / f"fd_aot_{family}.so")
+    monkeypatch.setattr(aot, "build_in_background", lambda *args: started.append(args))
+    aot._module.cache_clear()
+    try:
+        assert aot._module("wiener") is None  # no waiting for the compiler
+        assert started == [("wiener", tmp_path / "fd_aot_wiener.so")]
+    finally:
+        aot._module.cache_clear()
+    popen = []
+    monkeypatch.setattr(aot.subprocess, "Popen", lambda *a, **k: popen.append((a, k)))
+    (tmp_path / "x.failed").write_text("no compiler")
+    original("x", tmp_path / "x.so")  # failed before: not started again
+    original("y", tmp_path / "y.so")
+    assert len(popen) == 1 and popen[0][1]["start_new_session"]
+
+
 def test_a_failed_build_is_remembered(tmp_path):
     path = tmp_path / "aot" / "fd_aot_nope_x_y.so"
     assert not aot.build("nope", path)  # the child fails: no such family
