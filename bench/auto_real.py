@@ -1,5 +1,7 @@
 """What `-m auto` does on real noisy photos: how many it leaves unchanged, what it runs, and
-whether it scores what its model scores (the real sets with a reference in ../shared/data).
+whether it scores what its model scores (the real sets with a reference in ../shared/data);
+and what it costs clean references (how many it leaves unchanged, PSNR of its output against
+the clean input).
 
     .venv/bin/python bench/auto_real.py --data ../shared/data -o bench/results/auto_real.md
 """
@@ -14,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from fastdenoise import methods
-from fastdenoise.datasets import find_pairs
+from fastdenoise.datasets import find_pairs, list_images
 from fastdenoise.evaluate import scores
 from fastdenoise.io import read_pixels
 from fastdenoise.tiler import run_tiled
 
 SETS = ("Nam_patches", "PolyU_crops", "SIDD_val_block_DANet")
+CLEAN = ("CBSD68", "Kodak24", "Nam_patches/gt", "PolyU_crops/gt")
 
 
 def pairs_of(data: Path, name: str) -> list[tuple[Path, Path]]:
@@ -50,6 +53,19 @@ def run_set(data: Path, name: str, auto: methods.Denoiser) -> tuple[str, list[st
     return row, list(choices)
 
 
+def clean_row(data: Path, name: str, auto: methods.Denoiser) -> str:
+    """One row for a clean reference set: left unchanged, and PSNR of auto's output vs input."""
+    unchanged, psnr = 0, []
+    for path in list_images(data / name):
+        clean = read_pixels(path, 3)
+        bound = auto.prepare(clean)
+        unchanged += bool(getattr(bound, "unchanged", False))
+        if not bound.unchanged:
+            psnr.append(scores(run_tiled(clean, bound, out_dtype=clean.dtype), clean)[0])
+    changed = f"{np.mean(psnr):.2f} | {np.min(psnr):.2f}" if psnr else "- | -"
+    return f"| {name} | {unchanged + len(psnr)} | {unchanged} | {changed} |"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
@@ -60,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
 
     auto = AutoDenoiser(device="cpu", learned=args.learned)
     rows = [run_set(args.data, name, auto)[0] for name in SETS]
+    clean_rows = [clean_row(args.data, name, auto) for name in CLEAN]
     text = "\n".join(
         [
             "# `-m auto` on real noisy photos",
@@ -69,6 +86,12 @@ def main(argv: list[str] | None = None) -> None:
             "| set | images | left unchanged | noisy PSNR | auto PSNR | what auto ran |",
             "|---|---:|---:|---:|---:|---|",
             *rows,
+            "",
+            "Clean references (PSNR of auto's output against the clean input, changed images):",
+            "",
+            "| set | images | left unchanged | mean PSNR | min PSNR |",
+            "|---|---:|---:|---:|---:|",
+            *clean_rows,
             "",
         ]
     )

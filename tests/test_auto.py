@@ -59,3 +59,23 @@ def test_gray_images_go_to_nlm_and_colour_to_the_model(rng):
     label = AutoDenoiser().prepare(color).describe()
     assert label.startswith(f"auto -> {first_shipped(PREFERRED)}:real (")  # names its variant
     assert "-like noise: " in label
+
+
+def test_clean_looking_photos_are_denoised_and_only_noiseless_ones_pass(rng):
+    """Real camera noise reads far below analyze's clean threshold at fine scale: between the
+    8-bit floor and that threshold auto still runs the real-noise model."""
+    from fastdenoise.analyze import CLEAN_SIGMA, analysis_plane, estimate_sigma
+    from fastdenoise.auto import NOISE_FLOOR, PREFERRED
+    from fastdenoise.models import zoo
+
+    y, x = np.mgrid[0:96, 0:96]
+    ramp = np.stack([x * 2, y * 2, (x + y)], -1).astype(np.float64)
+    mild = np.clip(np.rint(ramp + rng.normal(0, 0.9, ramp.shape)), 0, 255).astype(np.uint8)
+    sigma = estimate_sigma(analysis_plane(mild))
+    assert NOISE_FLOOR < sigma < CLEAN_SIGMA  # analyze's "clean", above the floor
+    label = AutoDenoiser().prepare(mild).describe()
+    first = next(n for n in PREFERRED if n not in zoo.ARCHITECTURES or zoo.shipped(n))
+    assert label.startswith(f"auto -> {first}") and "clean-looking at fine scale" in label
+    noiseless = ramp.astype(np.uint8)
+    assert estimate_sigma(analysis_plane(noiseless)) < NOISE_FLOOR
+    assert "unchanged" in AutoDenoiser().prepare(noiseless).describe()
