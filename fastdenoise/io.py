@@ -80,6 +80,7 @@ _FLOAT_COPIES = 1
 _ORIENTATION_TAG = 0x0112
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_STRIP_BYTES = 8 << 20  # rows copied out of a Pillow image at a time
 # IFD0 tags that describe the picture rather than the container (EXIF 2.3, TIFF 6.0): the
 # only IFD0 entries copied. 0x8769/0x8825 point at the Exif and GPS sub-IFDs.
 _EXIF_IFD0_TAGS = (
@@ -498,12 +499,34 @@ def _decode_pillow(handle: Image.Image, notes: list[str]) -> tuple[np.ndarray, n
     )
     gray = mode in ("1", "L", "LA", "La") or (mode in ("P", "PA") and _palette_is_gray(handle))
     target = ("LA" if has_alpha else "L") if gray else ("RGBA" if has_alpha else "RGB")
-    array = np.asarray(handle.convert(target))
-    if array.ndim == 2:
-        array = array[:, :, None]
-    if has_alpha:
-        return np.ascontiguousarray(array[:, :, :-1]), np.ascontiguousarray(array[:, :, -1])
-    return array, None
+    return _pillow_strips(handle, target, 1 if gray else 3, has_alpha)
+
+
+def _pillow_strips(
+    handle: Image.Image, target: str, channels: int, has_alpha: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The decoded image copied out in row strips, each converted to ``target`` on its own.
+
+    A whole-image ``convert`` (even to the same mode) plus ``tobytes`` would hold two more
+    full copies next to Pillow's own; strips keep the extra to a few MB (issue 21).
+    """
+    handle.load()
+    width, height = handle.size
+    pixels = np.empty((height, width, channels), np.uint8)
+    alpha = np.empty((height, width), np.uint8) if has_alpha else None
+    rows = max(1, _STRIP_BYTES // (4 * width))
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        strip = handle.crop((0, top, width, bottom))
+        if strip.mode != target:
+            strip = strip.convert(target)
+        part = np.asarray(strip)
+        if part.ndim == 2:
+            part = part[:, :, None]
+        pixels[top:bottom] = part[:, :, :channels]
+        if alpha is not None:
+            alpha[top:bottom] = part[:, :, -1]
+    return pixels, alpha
 
 
 def _palette_is_gray(handle: Image.Image) -> bool:
@@ -778,18 +801,100 @@ def expected_layout(picture: Picture, fmt: str) -> Layout:
 
 
 def verify_encoded(data: bytes, expected: Layout) -> None:
-    """Decode ``data`` again and compare it with ``expected``; ImageError on any mismatch."""
+    """Decode ``data`` again and compare it with ``expected``; ImageError on any mismatch.
+
+    A plain PNG (what :func:`_encode_png` writes) is checked by streaming its pixel data
+    rather than holding a second full decoded image (issue 21); any other file is decoded.
+    """
     try:
-        picture = decode(BytesIO(data), Limits(max_pixels=2**62, max_memory=2**62))
+        got = _png_stream_layout(data)
+        if got is None:
+            picture = decode(BytesIO(data), Limits(max_pixels=2**62, max_memory=2**62))
+            height, width, channels = picture.pixels.shape
+            got = Layout(height, width, channels, picture.pixels.dtype, picture.alpha is not None)
     except ImageError as error:
         reason = f"output check failed: the encoded file does not decode ({error})"
         raise ImageError(reason) from None
-    height, width, channels = picture.pixels.shape
-    got = Layout(height, width, channels, picture.pixels.dtype, picture.alpha is not None)
     if got != expected:
         raise ImageError(
             f"output check failed: encoded {got.describe()}, meant {expected.describe()}"
         )
+
+
+_PNG_PLAIN_SAMPLES = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples (no palette)
+
+
+def _png_stream_layout(data: bytes) -> Layout | None:
+    """A plain PNG's layout, its whole structure checked as a decoder reads it; else None.
+
+    Only non-interlaced 8/16-bit gray, RGB, gray+alpha and RGBA without tRNS (the layout
+    then follows from IHDR alone, as :func:`decode` reads it); anything else returns None
+    for a full decode. Checked: signature, every chunk's length and CRC, IHDR first, IDAT
+    contiguous, IEND last, the zlib stream complete with exactly the rows' bytes, and every
+    row's filter type. The inflated data goes through in 4 MB pieces.
+    """
+    if data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR" or len(data) < 33:
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    if depth not in (8, 16) or colour not in _PNG_PLAIN_SAMPLES or interlace != 0:
+        return None
+    samples = _PNG_PLAIN_SAMPLES[colour]
+    stride = 1 + width * samples * depth // 8
+    expected = height * stride
+    if width == 0 or height == 0:
+        raise ImageError("corrupt PNG header (zero size)")
+    inflater = zlib.decompressobj()
+    position, inflated, state = 8, 0, "before"
+    while True:
+        if position + 12 > len(data):
+            raise ImageError("truncated PNG (no IEND)")
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        end = position + 12 + length
+        if end > len(data):
+            raise ImageError(f"truncated PNG ({kind!r} chunk)")
+        body = memoryview(data)[position + 8 : end - 4]
+        (crc,) = struct.unpack(">I", data[end - 4 : end])
+        if zlib.crc32(body, zlib.crc32(kind)) != crc:
+            raise ImageError(f"PNG {kind!r} chunk CRC mismatch")
+        if kind == b"tRNS" or kind == b"PLTE":
+            return None
+        if kind == b"IDAT":
+            if state == "after":
+                raise ImageError("PNG IDAT chunks not contiguous")
+            state = "in"
+            inflated = _inflate_rows(inflater, body, inflated, stride, expected)
+        elif state == "in":
+            state = "after"
+        if kind == b"IEND":
+            break
+        position = end
+    if state == "before" or not inflater.eof or inflated != expected:
+        raise ImageError(f"PNG pixel data incomplete ({inflated} of {expected} bytes)")
+    if position + 12 != len(data) or inflater.unused_data:
+        raise ImageError("PNG has data after IEND or after its zlib stream")
+    dtype = np.dtype(np.uint16 if depth == 16 else np.uint8)
+    alpha = colour in (4, 6)
+    return Layout(height, width, samples - alpha, dtype, alpha)
+
+
+def _inflate_rows(
+    inflater: zlib._Decompress, body: memoryview, inflated: int, stride: int, expected: int
+) -> int:
+    """Feed one IDAT body; check each row's filter byte; return the bytes inflated so far."""
+    pending = bytes(body)
+    while pending:
+        piece = inflater.decompress(pending, 4 << 20)
+        pending = inflater.unconsumed_tail
+        if inflated + len(piece) > expected:
+            raise ImageError("PNG pixel data longer than its rows")
+        first = -inflated % stride
+        filters = np.frombuffer(piece, np.uint8)[first::stride]
+        if filters.size and int(filters.max()) > 4:
+            raise ImageError("PNG row with an unknown filter type")
+        inflated += len(piece)
+        if inflater.eof and pending:
+            raise ImageError("PNG has data after its zlib stream")
+    return inflated
 
 
 def encode_image(
