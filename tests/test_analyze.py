@@ -137,3 +137,36 @@ def test_median3x3_equals_scipy_reflect():
         for plane in (rng.random(shape) * 255, rng.integers(0, 4, shape).astype(np.float64)):
             expected = ndimage.median_filter(plane, size=3, mode="reflect")
             assert np.array_equal(median3x3(plane, band=64), expected), shape
+
+
+def _pca_sigma_reference(plane: np.ndarray, patch: int = 7, max_patches: int = 60_000) -> float:
+    """The straightforward float64 path: every strided window as a row, then np.cov."""
+    windows = np.lib.stride_tricks.sliding_window_view(plane, (patch, patch))
+    step = max(1, int(np.sqrt(windows.shape[0] * windows.shape[1] / max_patches)))
+    patches = windows[::step, ::step].reshape(-1, patch * patch)
+    low, high = plane.min(), plane.max()
+    inside = (patches.min(axis=1) > low + 0.5) & (patches.max(axis=1) < high - 0.5)
+    if inside.sum() > 10 * patch * patch:
+        patches = patches[inside]
+    if len(patches) <= patch * patch:
+        return 0.0
+    eigen = np.clip(np.sort(np.linalg.eigvalsh(np.cov(patches, rowvar=False)))[::-1], 0, None)
+    for start in range(eigen.size):
+        tail = eigen[start:]
+        if (tail > tail.mean()).sum() >= (tail < tail.mean()).sum():
+            return float(np.sqrt(tail.mean()))
+    return float(np.sqrt(eigen[-1]))
+
+
+@pytest.mark.parametrize("sigma", [5, 25, 50])
+@pytest.mark.parametrize("shape", [(600, 700), (64, 48), (16, 16), (7, 9)])
+def test_pca_sigma_matches_the_full_float64_path(sigma, shape):
+    from fastdenoise.analyze import analysis_plane, estimate_sigma, pca_sigma
+
+    rng = np.random.default_rng(sigma)
+    clean = np.tile(_crop("astronaut"), (3, 3, 1))[: shape[0], : shape[1]]
+    noisy = clean + rng.normal(0, sigma / 255, clean.shape)
+    for image in (_u8(noisy), noisy.astype(np.float32)):  # clipped 8-bit, unclipped float
+        plane = analysis_plane(image)
+        assert pca_sigma(plane) == pytest.approx(_pca_sigma_reference(plane), rel=1e-4, abs=1e-4)
+        assert np.isfinite(estimate_sigma(plane))
