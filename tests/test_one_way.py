@@ -100,21 +100,26 @@ def test_evaluation_scores_the_pixels_run_reads(tmp_path):
 _FILE_DECODERS = re.compile(r"cv2\.imread\b|Image\.open\(|imageio|tifffile\.(imread|TiffFile)\b")
 
 
+def _lines_matching(pattern: re.Pattern[str], allowed: set[Path]) -> list[str]:
+    """``file:line`` of every line of fastdenoise/, engines/ and bench/ (but ``allowed``)
+    that ``pattern`` finds."""
+    return [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in ("fastdenoise", "engines", "bench")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if path not in allowed
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+
+
 def test_only_io_decodes_image_files():
     """Every other module reads image files through fastdenoise.io (read_image/read_pixels).
 
     bench_startup.py times `fastdenoise run` against an OpenCV one-liner (its reference).
     """
     allowed = {ROOT / "fastdenoise" / "io.py", ROOT / "bench" / "bench_startup.py"}
-    offenders = [
-        f"{path.relative_to(ROOT)}:{number}"
-        for folder in ("fastdenoise", "engines", "bench")
-        for path in sorted((ROOT / folder).rglob("*.py"))
-        if path not in allowed
-        for number, line in enumerate(path.read_text().splitlines(), 1)
-        if _FILE_DECODERS.search(line)
-    ]
-    assert offenders == []
+    assert _lines_matching(_FILE_DECODERS, allowed) == []
 
 
 # ------------------------------------------------------------------ one atomic-write helper
@@ -227,15 +232,7 @@ def test_temporary_names_fit_the_name_limit(tmp_path):
 def test_only_the_atomic_module_renames_into_place():
     allowed = {ROOT / "fastdenoise" / "atomic.py"}
     pattern = re.compile(r"os\.replace\(|os\.rename\(|\.replace\(tmp|\.rename\(|mkstemp\(")
-    offenders = [
-        f"{path.relative_to(ROOT)}:{number}"
-        for folder in ("fastdenoise", "engines", "bench")
-        for path in sorted((ROOT / folder).rglob("*.py"))
-        if path not in allowed
-        for number, line in enumerate(path.read_text().splitlines(), 1)
-        if pattern.search(line)
-    ]
-    assert offenders == []
+    assert _lines_matching(pattern, allowed) == []
 
 
 # ----------------------------------------------------------------- one noise estimator
