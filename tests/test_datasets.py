@@ -77,6 +77,26 @@ def test_plain_folders_match_by_name(tmp_path: Path) -> None:
     assert len(pairs) == 3
 
 
+def test_polyu_split_holds_out_whole_scenes(tmp_path: Path) -> None:
+    names = [  # PolyU_crops names, quirks included (double underscore, capitals)
+        "Canon80D_8_8_3200_ball_16",
+        "Canon80D_8_8_3200_ball_2",
+        "NikonD800_6-3_125_5000_plant__4",
+        "Canon80D_8_8_800_GO_11",
+        "NikonD800_8_125_6400_photo_19",
+    ]
+    for i, name in enumerate(names):
+        write(tmp_path / "noisy" / f"{name}_real.JPG", rgb(i))
+        write(tmp_path / "gt" / f"{name}_mean.JPG", rgb(10 + i))
+    held = datasets.polyu_split(tmp_path, held_out=True)
+    kept = datasets.polyu_split(tmp_path, held_out=False)
+    assert sorted(datasets.polyu_scene(n) for n, _ in held) == ["ball", "ball", "photo"]
+    assert sorted(datasets.polyu_scene(n) for n, _ in kept) == ["GO", "plant"]
+    assert all(n.name.replace("_real", "_mean") == c.name for n, c in held + kept)
+    with pytest.raises(ValueError, match="not a PolyU crop name"):
+        datasets.polyu_scene(Path("IMG_0001.JPG"))
+
+
 def test_plain_folders_size_mismatch_is_reported(tmp_path: Path) -> None:
     write(tmp_path / "noisy" / "a.png", rgb(1))
     write(tmp_path / "clean" / "a.png", rgb(2, 30, 30))

@@ -157,7 +157,12 @@ SETS = {
     "BSD68": (1, (25,)),  # gray, through the color model (replicated, averaged back)
 }
 EIGHT_BIT = {"CBSD68": 25}  # the users' protocol: noisy saved as 8-bit PNG, then denoised
-REAL_SETS = {"Nam_patches": "folders", "PolyU_crops": "folders", "SIDD_val_block_DANet": "single"}
+REAL_SETS = {
+    "Nam_patches": "folders",
+    "PolyU_crops": "folders",
+    "PolyU_crops held-out": "held-out",  # the 21 pairs weights trained on PolyU never saw
+    "SIDD_val_block_DANet": "single",
+}
 
 
 def measure(
@@ -171,7 +176,7 @@ def measure(
 ) -> dict[str, Any]:
     """Score the shipped weights on the benchmark sets; stores results in the JSON."""
     from fastdenoise import evaluate
-    from fastdenoise.datasets import folder_pairs
+    from fastdenoise.datasets import folder_pairs, polyu_split
 
     fn = evaluate.method_fn(arch, tile=tile, variant=variant, threads=threads, device="cpu")
     results: dict[str, Any] = {}
@@ -189,6 +194,11 @@ def measure(
                 print(res.summary(), flush=True)
         elif REAL_SETS.get(name) == "folders":
             pairs = folder_pairs(data / name)
+            res = evaluate.evaluate_pairs(fn, pairs, name, 3)
+            results[name] = _row(res)
+            print(res.summary(), flush=True)
+        elif REAL_SETS.get(name) == "held-out":
+            pairs = polyu_split(data / "PolyU_crops", held_out=True)
             res = evaluate.evaluate_pairs(fn, pairs, name, 3)
             results[name] = _row(res)
             print(res.summary(), flush=True)
