@@ -41,12 +41,13 @@ import platform
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from fastdenoise.atomic import replacing
 
 from . import jitcache
 
@@ -302,9 +303,9 @@ def compile_family(family: str, path: str | Path) -> None:
     features = ll.get_host_cpu_features().flatten()
     codegen.AOTCPUCodegen._customize_tm_features = lambda self: features  # type: ignore[method-assign]
 
-    with tempfile.TemporaryDirectory(dir=path.parent) as work:
+    with replacing(path, durable=False) as temp:  # pycc links straight into the temp name
         cc = CC(path.name.split(".")[0])
-        cc.output_dir = work
+        cc.output_dir, cc.output_file = str(temp.parent), temp.name
         cc.target_cpu = ll.get_host_cpu_name()
         for export in FAMILIES[family]:
             module = importlib.import_module(f"fastdenoise.kernels.{export.module}")
@@ -313,5 +314,3 @@ def compile_family(family: str, path: str | Path) -> None:
                 target = target(export.variant)
             cc.export(export.name, export.signature)(target.py_func)
         cc.compile()
-        built = Path(work) / path.name
-        os.replace(built, path)

@@ -101,11 +101,11 @@ _FILE_DECODERS = re.compile(r"cv2\.imread\b|Image\.open\(|imageio|tifffile\.(imr
 
 
 def _lines_matching(pattern: re.Pattern[str], allowed: set[Path]) -> list[str]:
-    """``file:line`` of every line of fastdenoise/, engines/ and bench/ (but ``allowed``)
+    """``file:line`` of every line of fastdenoise/, kernels/, engines/ and bench/ (but ``allowed``)
     that ``pattern`` finds."""
     return [
         f"{path.relative_to(ROOT)}:{number}"
-        for folder in ("fastdenoise", "engines", "bench")
+        for folder in ("fastdenoise", "kernels", "engines", "bench")
         for path in sorted((ROOT / folder).rglob("*.py"))
         if path not in allowed
         for number, line in enumerate(path.read_text().splitlines(), 1)
