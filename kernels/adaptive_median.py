@@ -13,12 +13,10 @@ import numpy as np
 from numba import prange
 
 from .devices import pixel
+from .front import adaptive_median_bands
 from .layout import check_size, reflect_pad
 from .median_u8 import reflect_index, window_function
 from .rank import select
-
-DTYPES = (np.uint8, np.uint16, np.float32, np.float64)  # pixels in and out, whole-image path
-BAND = 64  # rows per band of the whole-image path (its padded copy is this tall plus the halo)
 
 _median_of_sorted3 = window_function(3, pixel)  # proven in median_u8: 12 min/max
 
@@ -198,36 +196,13 @@ def _store_band(values, out, top, largest):
 def adaptive_median_pixels(
     pixels: np.ndarray, max_size: int = 7, out_dtype: np.dtype | None = None
 ) -> np.ndarray:
-    """The adaptive median of ``HxWxC`` pixels as ``out_dtype`` (default: theirs), on the CPU,
-    in bands of rows: exactly what the tiler gives (the float32 values of
-    :func:`fastdenoise.tiler.to_float`, filtered, back through ``from_float``), without its
-    per-tile copies: each band is read once into a reflect-padded float32 copy of interleaved
-    pixel rows, filtered there, and written once into the output. ``pixels`` and ``out_dtype``:
-    uint8, uint16, float32 or float64 (float64 values are rounded to float32 first)."""
-    max_size = check_size(max_size, "max_size")
-    if max_size < 3:
-        raise ValueError(f"max_size must be at least 3, got {max_size}")
-    radius = max_size // 2
-    rows, cols, channels = pixels.shape
-    pixels = np.ascontiguousarray(pixels)
-    kind, target = pixels.dtype, np.dtype(out_dtype or pixels.dtype)
-    if kind not in DTYPES or target not in DTYPES:
-        raise TypeError(f"adaptive median: {kind} to {target} is not supported")
-    scale = np.float32(1 / np.iinfo(kind).max) if kind.kind == "u" else np.float32(1.0)
-    largest = np.iinfo(target).max if target.kind == "u" else 0
-    out = np.empty(pixels.shape, dtype=target)
-    band = min(rows, BAND)
-    padded = np.empty((1, band + 2 * radius, (cols + 2 * radius) * channels), np.float32)
-    values = np.empty((1, band, cols * channels), np.float32)
-    with numba.parallel_chunksize(4):  # rows go to threads as they free up
-        for top in range(0, rows, band):
-            count = min(band, rows - top)
-            window = padded[:, : count + 2 * radius]
-            _pad_band(pixels, top, radius, scale, window)
-            target = values[:, :count]
-            _cpu_strided_driver(window, target, radius, channels)
-            _store_band(target, out, top, largest)
-    return out
+    """The adaptive median of ``HxWxC`` pixels as ``out_dtype`` (default: theirs), on the CPU:
+    :func:`fastdenoise.kernels.front.adaptive_median_bands` with this module's JIT band
+    functions (rows go to threads as they free up)."""
+    with numba.parallel_chunksize(4):
+        return adaptive_median_bands(
+            pixels, max_size, out_dtype, _pad_band, _cpu_strided_driver, _store_band
+        )
 
 
 def adaptive_median_filter(

@@ -12,6 +12,9 @@ the ahead-of-time drivers, which take the same checks and padding.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 
 from . import aot
@@ -61,8 +64,8 @@ def median_uint8(pixels: np.ndarray, size: int) -> np.ndarray | None:
     return out
 
 
-ADAPTIVE_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)  # adaptive_median.DTYPES
-ADAPTIVE_BAND = 64  # rows per band of the whole-image path (adaptive_median.BAND)
+ADAPTIVE_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)  # pixels in and out
+ADAPTIVE_BAND = 64  # rows per band of the whole-image path (its padded copy: this plus the halo)
 _CODES = {np.dtype(np.uint8): "u1", np.dtype(np.uint16): "u2"}
 _CODES |= {np.dtype(np.float32): "f4", np.dtype(np.float64): "f8"}
 
@@ -72,21 +75,46 @@ def adaptive_median_pixels(
 ) -> np.ndarray:
     """The adaptive median of ``HxWxC`` pixels as ``out_dtype`` (default: theirs), on the CPU.
 
-    :func:`fastdenoise.kernels.adaptive_median.adaptive_median_pixels` (bands of interleaved
-    rows, exactly what the tiler gives), preceded by the same loop over its functions' ahead-of-
-    time builds.
+    :func:`adaptive_median_bands` with the ahead-of-time builds of its three band functions,
+    or :func:`fastdenoise.kernels.adaptive_median.adaptive_median_pixels` (the JIT ones).
     """
     kind, target = np.dtype(pixels.dtype), np.dtype(out_dtype or pixels.dtype)
-    names = ("strided", f"pad_{_CODES.get(kind)}", f"store_{_CODES.get(target)}")
-    found = [aot.driver("adaptive_median", name) for name in names]
+    names = ("pad", "strided", "store")
+    codes = (_CODES.get(kind), None, _CODES.get(target))
+    found = [
+        aot.driver("adaptive_median", f"{name}_{code}" if code else name)
+        for name, code in zip(names, codes, strict=True)
+    ]
     if any(fn is None for fn in found) or not pixels.size:
         from .adaptive_median import adaptive_median_pixels as jit_adaptive_median_pixels
 
         return jit_adaptive_median_pixels(pixels, max_size, out_dtype)
-    strided, pad_band, store_band = found
+    pad_band, filter_band, store_band = (functools.partial(aot.call, fn) for fn in found)
+    return adaptive_median_bands(pixels, max_size, out_dtype, pad_band, filter_band, store_band)
+
+
+def adaptive_median_bands(
+    pixels: np.ndarray,
+    max_size: int,
+    out_dtype: np.dtype | None,
+    pad_band: Callable[..., None],
+    filter_band: Callable[..., None],
+    store_band: Callable[..., None],
+) -> np.ndarray:
+    """The whole-image adaptive median, in bands of rows, given its three band functions.
+
+    Exactly what the tiler gives (the float32 values of :func:`fastdenoise.tiler.to_float`,
+    filtered, back through ``from_float``) without its per-tile copies: each band is read once
+    into a reflect-padded float32 copy of interleaved pixel rows (``pad_band``), filtered
+    there (``filter_band``) and written once into the output (``store_band``). ``pixels`` and
+    ``out_dtype``: uint8, uint16, float32 or float64 (float64 is rounded to float32 first).
+    """
     max_size = check_size(max_size, "max_size")
     if max_size < 3:
         raise ValueError(f"max_size must be at least 3, got {max_size}")
+    kind, target = np.dtype(pixels.dtype), np.dtype(out_dtype or pixels.dtype)
+    if kind not in ADAPTIVE_DTYPES or target not in ADAPTIVE_DTYPES:
+        raise TypeError(f"adaptive median: {kind} to {target} is not supported")
     radius = max_size // 2
     rows, cols, channels = pixels.shape
     pixels = np.ascontiguousarray(pixels)
@@ -99,10 +127,10 @@ def adaptive_median_pixels(
     for top in range(0, rows, band):
         count = min(band, rows - top)
         window = padded[:, : count + 2 * radius]
-        aot.call(pad_band, pixels, top, radius, scale, window)
+        pad_band(pixels, top, radius, scale, window)
         done = values[:, :count]
-        aot.call(strided, window, done, radius, channels)
-        aot.call(store_band, done, out, top, largest)
+        filter_band(window, done, radius, channels)
+        store_band(done, out, top, largest)
     return out
 
 

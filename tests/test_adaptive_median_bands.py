@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fastdenoise.kernels import adaptive_median as kernel
+from fastdenoise.kernels import front
 
 import fastdenoise
 from fastdenoise import methods
@@ -27,9 +28,9 @@ def _reference(image: np.ndarray, max_size: int) -> np.ndarray:
     return np.stack(planes, -1)
 
 
-@pytest.mark.parametrize("band", [2, 5, kernel.BAND])
+@pytest.mark.parametrize("band", [2, 5, front.ADAPTIVE_BAND])
 def test_bands_equal_the_reference(monkeypatch, band):
-    monkeypatch.setattr(kernel, "BAND", band)  # band edges inside the test images
+    monkeypatch.setattr(front, "ADAPTIVE_BAND", band)  # band edges inside the test images
     rng = np.random.default_rng(31)
     for shape in SHAPES:
         image = _ties(rng, shape)

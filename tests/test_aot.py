@@ -53,11 +53,9 @@ def test_every_export_names_a_driver_with_its_arity():
 
 
 def test_front_constants_match_the_kernel_modules():
-    from fastdenoise.kernels import adaptive_median, front, median, median_u8
+    from fastdenoise.kernels import front, median, median_u8
 
     assert front.UINT8_SIZES == median_u8.SIZES
-    assert front.ADAPTIVE_DTYPES == adaptive_median.DTYPES
-    assert front.ADAPTIVE_BAND == adaptive_median.BAND
     assert set(front.MEDIAN_NETWORKS) == set(median.NETWORK_DRIVERS)
 
 
