@@ -31,12 +31,9 @@ from fastdenoise.io import (
     Picture,
     SourceChanged,
     copy_atomic,
-    encode_image,
-    expected_layout,
     format_for,
     read_image,
-    verify_encoded,
-    write_atomic,
+    write_image,
 )
 from fastdenoise.methods import Denoiser
 from fastdenoise.sources import Job
@@ -253,11 +250,13 @@ def can_copy(picture: Picture, fmt: str) -> bool:
 
 
 def _encode_and_write(job: Job, picture: Picture, fmt: str, options: PipelineOptions) -> list[str]:
-    """Encode, check and atomically write the output; the notes of what was not kept."""
+    """Encode, check and atomically write the output; the notes of what was not kept.
+
+    The encoder writes straight into the temporary file, which the check reads back
+    (:func:`fastdenoise.io.write_image`): no encoded copy of a huge image is held.
+    """
     notes = list(picture.notes)
-    encoded = encode_image(picture, fmt, options.quality, notes)
-    verify_encoded(encoded, expected_layout(picture, fmt))
-    write_atomic(job.destination, encoded)
+    write_image(picture, fmt, job.destination, options.quality, notes)
     return notes
 
 
@@ -395,6 +394,7 @@ class _Run:
             outcome = denoise_stage(
                 job, picture, read_s, self.denoiser, self.options.tile, progress, prepared
             )
+            del picture  # the input's pixels go now, not while the output is encoded
             if isinstance(outcome, FileResult):
                 self.record(outcome)
             elif not self.put(self.denoised, (job, *outcome), self.writer_gone) and (
@@ -402,6 +402,7 @@ class _Run:
             ):
                 reason = "not written: the writer stopped"
                 self.record(FileResult(job.display, str(job.destination), FAILED, reason))
+            del outcome  # the writer owns the output now
 
     # -- stage 3: encode and write --------------------------------------------------------
     def write_all(self) -> None:
@@ -416,6 +417,7 @@ class _Run:
                 except Exception as error:
                     reason = failure_reason("cannot write", error)
                     result = FileResult(job.display, str(job.destination), FAILED, reason)
+                del picture  # written: not held while the next one is awaited
                 self.record(result)
         finally:
             self.writer_gone.set()

@@ -303,7 +303,7 @@ def _run_with_deadline(jobs, options=None, deadline=60.0):
     return box["report"]
 
 
-@pytest.mark.parametrize("stage", ["read_image", "encode_image"])
+@pytest.mark.parametrize("stage", ["read_image", "write_image"])
 def test_unexpected_exception_in_a_thread_is_that_files_failure(tmp_path, rng, monkeypatch, stage):
     """A reader or writer exception of any type: one failed file, the others done, no hang."""
     src = _folder(tmp_path / "in", 8, rng)
@@ -315,7 +315,7 @@ def test_unexpected_exception_in_a_thread_is_that_files_failure(tmp_path, rng, m
             raise KeyError("boom")
         return real(first, *args, **kwargs)
 
-    if stage == "encode_image":  # the writer: mark one picture to fail
+    if stage == "write_image":  # the writer: mark one picture to fail
         Image.fromarray(np.full((16, 16, 3), 7, np.uint8)).save(src / "3.png")
     monkeypatch.setattr(f"fastdenoise.pipeline.{stage}", flaky)
     jobs = plan_jobs([str(src)], Naming(tmp_path / "out"))
@@ -331,12 +331,10 @@ def test_output_check_refuses_a_broken_encoding(tmp_path, rng, monkeypatch):
     """An encoder that writes the wrong shape is caught before the rename."""
     src = _folder(tmp_path / "in", 2, rng)
 
-    def sideways(picture: Picture, fmt: str, quality: int = 95, notes=None) -> bytes:
-        buffer = BytesIO()
-        Image.fromarray(np.swapaxes(picture.pixels, 0, 1)[:, :3]).save(buffer, format="PNG")
-        return buffer.getvalue()
+    def sideways(stream, picture: Picture, fmt: str, quality: int = 95, notes=None) -> None:
+        Image.fromarray(np.swapaxes(picture.pixels, 0, 1)[:, :3]).save(stream, format="PNG")
 
-    monkeypatch.setattr("fastdenoise.pipeline.encode_image", sideways)
+    monkeypatch.setattr("fastdenoise.io.encode_into", sideways)
     jobs = plan_jobs([str(src)], Naming(tmp_path / "out"))
     report = _run_with_deadline(jobs)
     assert report.count("failed") == 2
@@ -359,7 +357,7 @@ def test_sigterm_is_obeyed_while_the_writer_is_stuck(tmp_path, rng):
     src = _folder(tmp_path / "in", 12, rng)
     script = (
         "import time, tests.conftest, fastdenoise.pipeline as p\n"
-        "p.write_atomic = lambda path, data: time.sleep(3600)\n"
+        "p.write_image = lambda *args, **kwargs: time.sleep(3600)\n"
         "from fastdenoise.cli import main; main()"
     )
     args = ["run", str(src), "-o", str(tmp_path / "o"), "-q", "-m", "test-box"]
