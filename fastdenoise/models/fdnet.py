@@ -120,12 +120,17 @@ class NoiseEstimator(nn.Module):
 
 
 class FDNet(nn.Module):
-    """Noise-map-conditioned U-Net at half resolution, with its own noise estimator."""
+    """Noise-map-conditioned U-Net at half resolution, with its own noise estimator.
+
+    Level 0 carries the 12 values of each 2x2 block, the noise to remove among them: at 16
+    channels it was the bottleneck (CBSD432, sigma 25, 400 steps of L1, same seed: 16 channels
+    24.55 dB on CBSD68, 32 channels 26.78; 38 vs 70 kFLOP per pixel).
+    """
 
     def __init__(
         self,
         channels: int = 3,
-        widths: tuple[int, ...] = (16, 32, 64, 128),
+        widths: tuple[int, ...] = (32, 48, 96, 128),
         enc: tuple[int, ...] = (1, 1, 2, 2),
         middle: int = 2,
         dec: tuple[int, ...] = (1, 1, 1, 2),
