@@ -93,7 +93,12 @@ class AutoDenoiser(Denoiser):
         available = methods.available()
         for name in PREFERRED_GRAY if gray else PREFERRED:
             if name in available:
-                takes_sigma = any(p.name == "sigma" for p in available[name].params)
+                method = available[name]
+                # filters get the measured level; a model that takes a noise map (fdnet) reads
+                # its own: the fine-scale sigma under-reads real camera noise 2-4x
+                takes_sigma = method.kind == "filter" and any(
+                    p.name == "sigma" for p in method.params
+                )
                 params = {"sigma": round(report.sigma, 2)} if takes_sigma else {}
                 try:
                     self._build(name, **params)

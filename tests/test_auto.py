@@ -79,3 +79,17 @@ def test_clean_looking_photos_are_denoised_and_only_noiseless_ones_pass(rng):
     noiseless = ramp.astype(np.uint8)
     assert estimate_sigma(analysis_plane(noiseless)) < NOISE_FLOOR
     assert "unchanged" in AutoDenoiser().prepare(noiseless).describe()
+
+
+def test_only_filters_are_given_the_fine_scale_sigma(monkeypatch):
+    """fdnet also takes `-p sigma`, but reads real noise with its own estimator: auto must not
+    pin it to the fine-scale reading (2-4x low on camera noise); NLM gets the reading."""
+    from fastdenoise import auto as auto_module
+    from fastdenoise.analyze import NoiseReport
+
+    report = NoiseReport("gaussian", 1.234, 1.234, 0.0, 0.0)
+    chooser = AutoDenoiser(device="cpu")
+    monkeypatch.setattr(chooser, "_build", lambda name, **params: None)
+    for preferred, expected in ((("fdnet",), {}), (("nlm",), {"sigma": 1.23})):
+        monkeypatch.setattr(auto_module, "PREFERRED", preferred)
+        assert chooser.choose(report) == (preferred[0], expected)
