@@ -79,6 +79,10 @@ def test_clean_looking_photos_are_denoised_and_only_noiseless_ones_pass(rng):
     noiseless = ramp.astype(np.uint8)
     assert estimate_sigma(analysis_plane(noiseless)) < NOISE_FLOOR
     assert "unchanged" in AutoDenoiser().prepare(noiseless).describe()
+    # a camera JPEG smoothed below the rounding noise (PolyU reads down to 0.09) is denoised
+    faint = np.clip(np.rint(ramp + rng.normal(0, 0.25, ramp.shape)), 0, 255).astype(np.uint8)
+    assert NOISE_FLOOR < estimate_sigma(analysis_plane(faint)) < 0.3
+    assert "unchanged" not in AutoDenoiser().prepare(faint).describe()
 
 
 def test_only_filters_are_given_the_fine_scale_sigma(monkeypatch):
