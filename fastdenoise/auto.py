@@ -2,9 +2,9 @@
 
 Impulses go to ``adaptive-median``; everything else goes to the first available of
 :data:`PREFERRED` (the shipped real-noise model, MWCNN `real`, then NLM fed the measured sigma,
-which is more robust than scikit-image's estimate on textured images). Only an image with no
-measurable noise, a fine-scale sigma below :data:`NOISE_FLOOR` (no measurable noise at all: flat
-graphics, renders, averaged exposures), passes through untouched, copied byte for byte.
+which is more robust than scikit-image's estimate on textured images). Only an image whose
+fine-scale sigma is below :data:`NOISE_FLOOR` (no measurable noise at all: flat graphics,
+renders) passes through untouched, copied byte for byte.
 
 Between that floor and :func:`fastdenoise.analyze.identify`'s clean threshold an image is
 "clean-looking": real camera noise hides there, because demosaicing, in-camera noise reduction
