@@ -2,7 +2,9 @@
 
 Calibration data: noisy crops (AWGN at several sigmas, fixed seed) of three of scikit-image's
 sample photos (public domain / CC0), bundled byte for byte in ``fastdenoise/samples`` so the
-runtime install needs neither scikit-image nor a download. Weights are quantized per output
+runtime install needs neither scikit-image nor a download. A noise-map-conditioned part
+(FDNet's denoiser, ``image ‖ map`` on 2 or 6 channels) gets each crop with its true map, a
+constant plane at the crop's sigma. Weights are quantized per output
 channel (int8, symmetric), activations per tensor (uint8) with min/max calibration. The
 quantized file is cached beside the fp32 export, keyed by the same weights hash plus the
 calibration recipe.
@@ -31,8 +33,11 @@ def calibration_image(name: str) -> np.ndarray:
 
 
 def calibration_batches(channels: int = 3) -> Iterator[np.ndarray]:
-    """``1xCxHxW`` float32 noisy crops from the bundled photos."""
+    """``1xCxHxW`` float32 noisy crops from the bundled photos; for ``channels`` 2 or 6 (a
+    conditioned part) each gray or colour crop followed by its noise map."""
     rng = np.random.default_rng(0)
+    with_map = channels in (2, 6)
+    image_channels = channels // 2 if with_map else channels
     crop = int(RECIPE["crop"])
     for name in str(RECIPE["images"]).split(":")[1].split(","):
         image = calibration_image(name).astype(np.float32) / 255
@@ -41,8 +46,10 @@ def calibration_batches(channels: int = 3) -> Iterator[np.ndarray]:
             left = rng.integers(0, image.shape[1] - crop)
             patch = image[top : top + crop, left : left + crop]
             patch = patch + rng.normal(0, sigma / 255, patch.shape).astype(np.float32)
-            if channels == 1:
+            if image_channels == 1:
                 patch = patch.mean(2, keepdims=True)
+            if with_map:
+                patch = np.concatenate([patch, np.full_like(patch, sigma / 255)], axis=2)
             yield np.ascontiguousarray(patch.transpose(2, 0, 1)[None], dtype=np.float32)
 
 

@@ -225,3 +225,19 @@ def test_denoise_with_tiny_weights_on_both_engines(tmp_path: Path) -> None:
     gray = tiny_weights(tmp_path / "gray", channels=1)
     out = fastdenoise.denoise(image, "fdnet", weights=str(gray), threads=1)
     assert out.shape == image.shape
+
+
+def test_int8_quantizes_both_parts_with_their_inputs(tmp_path: Path) -> None:
+    """The conditioned denoiser is calibrated on ``image ‖ map`` (6 channels), not 3."""
+    from fastdenoise.engines.quantize import calibration_batches
+
+    shapes = {c: {b.shape[1] for b in calibration_batches(c)} for c in (1, 2, 3, 6)}
+    assert shapes == {1: {1}, 2: {2}, 3: {3}, 6: {6}}
+    maps = [b[0, 3:] for b in calibration_batches(6)]
+    assert sorted({float(m.mean()) * 255 for m in maps})[:3] == pytest.approx([10, 25, 50])
+    weights = tiny_weights(tmp_path)
+    image = np.random.default_rng(4).random((40, 52, 3)).astype(np.float32)
+    kwargs = {"weights": str(weights), "threads": 1, "tile": 0}
+    fp32 = fastdenoise.denoise(image, "fdnet", **kwargs)
+    int8 = fastdenoise.denoise(image, "fdnet", precision="int8", **kwargs)
+    assert int8.shape == image.shape and np.abs(int8 - fp32).max() < 0.1
