@@ -52,6 +52,10 @@ def test_local_rms_reads_the_noise_level_and_zero_without_noise() -> None:
     noisy[..., 32:] = clean[..., 32:] + 3 * sigma * torch.randn(1, 3, 64, 32, generator=gen)
     half = local_rms(noisy, clean)
     assert float(half[..., 48:].mean()) > 2.5 * float(half[..., :16].mean())
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the training step's context
+        under_autocast = local_rms(noisy, clean)
+    assert under_autocast.dtype == torch.float32
+    assert torch.equal(under_autocast, half)
 
 
 def test_training_losses_are_zero_at_the_target_and_grow_with_error() -> None:

@@ -213,17 +213,19 @@ def local_rms(noisy: torch.Tensor, clean: torch.Tensor, sigma: float = 4.0) -> t
     """The true noise map: local RMS of ``noisy - clean`` per channel (Gaussian window).
 
     The same quantity the estimator's calibration is judged by (RMS of noisy - GT), made
-    local. Borders are reflected.
+    local. Borders are reflected. Always float32, also under autocast: a training target,
+    and PyTorch 2.13's bf16 depthwise convolution took minutes per batch on an AVX2 CPU.
     """
     radius = int(3 * sigma)
-    taps = torch.arange(-radius, radius + 1, dtype=noisy.dtype, device=noisy.device)
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float32, device=noisy.device)
     kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
     kernel = kernel / kernel.sum()
     c = noisy.shape[1]
-    power = (noisy - clean) ** 2
-    power = F.pad(power, (radius, radius, radius, radius), mode="reflect")
-    power = F.conv2d(power, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    power = F.conv2d(power, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    with torch.autocast(noisy.device.type, enabled=False):
+        power = (noisy.float() - clean.float()) ** 2
+        power = F.pad(power, (radius, radius, radius, radius), mode="reflect")
+        power = F.conv2d(power, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+        power = F.conv2d(power, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
     return power.clamp_min(0.0).sqrt()
 
 
