@@ -248,6 +248,12 @@ def test_publish_export_and_card(tmp_path: Path, clean_dir: Path) -> None:
     assert [s.get("measured") for s in stages] == [None, {"CBSD68 sigma 25": 30.5}, None]
     fresh = publish.export(run, "mwcnn", "test", folder=shipped)["training"]["stages"]
     assert len(fresh) == 1
+    # a run from a copy of the shipped bytes (the shipped file may change meanwhile) continues
+    copy = tmp_path / "copy.safetensors"
+    copy.write_bytes((shipped / "mwcnn-test.safetensors").read_bytes())
+    fourth = tmp_path / "fourth"
+    train(config(fourth, clean_dir, iters=10, val=str(clean_dir), val_count=1, init=str(copy)))
+    assert len(publish.export(fourth, "mwcnn", "test", folder=shipped)["training"]["stages"]) == 2
 
 
 def test_synthetic_validation_and_keep_last(tmp_path: Path, clean_dir: Path) -> None:

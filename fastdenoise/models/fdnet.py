@@ -214,7 +214,8 @@ def local_rms(noisy: torch.Tensor, clean: torch.Tensor, sigma: float = 4.0) -> t
 
     The same quantity the estimator's calibration is judged by (RMS of noisy - GT), made
     local. Borders are reflected. Always float32, also under autocast: a training target,
-    and PyTorch 2.13's bf16 depthwise convolution took minutes per batch on an AVX2 CPU.
+    and PyTorch 2.13's bf16 depthwise convolution took minutes per batch on an AVX-512-bf16
+    CPU (AMD EPYC, where training autocasts to bf16).
     """
     radius = int(3 * sigma)
     taps = torch.arange(-radius, radius + 1, dtype=torch.float32, device=noisy.device)

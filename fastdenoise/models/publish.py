@@ -45,7 +45,7 @@ def export(
     meta_path = folder / f"{name}.json"
     old = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     train = best["train"]
-    continued = bool(train.get("init")) and Path(train["init"]).resolve() == path.resolve()
+    continued = _continues(train.get("init"), path, old.get("sha256"))
     earlier = old.get("training", {}).get("stages", []) if continued else []
     stages = [*earlier, _stage(run, best)]
     digest = sha256_file(path)
@@ -72,6 +72,15 @@ def export(
     }
     write_atomic(meta_path, json.dumps(meta, indent=1) + "\n")
     return write_graphs(arch, variant, folder)
+
+
+def _continues(init: str | None, shipped: Path, shipped_sha256: str | None) -> bool:
+    """Whether a run started from the shipped file: its path, or a copy of the same bytes."""
+    if not init or not Path(init).is_file():
+        return False
+    if Path(init).resolve() == shipped.resolve():
+        return True
+    return shipped_sha256 is not None and sha256_file(Path(init)) == shipped_sha256
 
 
 def write_graphs(arch: str, variant: str, folder: Path = WEIGHTS_DIR) -> dict[str, Any]:
