@@ -1,18 +1,18 @@
 """``-m auto``: identify each image's noise, then hand it to the method that suits it.
 
 Impulses go to ``adaptive-median``; everything else goes to the first available of
-:data:`PREFERRED` (the shipped real-noise model, MWCNN `real`, then NLM fed the measured sigma,
-which is more robust than scikit-image's estimate on textured images). Only an image whose
-fine-scale sigma is below :data:`NOISE_FLOOR` (no measurable noise at all: flat graphics,
-renders) passes through untouched, copied byte for byte.
+:data:`PREFERRED` (the shipped real-noise models, FDNet `real` then MWCNN `real`, then NLM fed
+the measured sigma, which is more robust than scikit-image's estimate on textured images).
+Only an image whose fine-scale sigma is below :data:`NOISE_FLOOR` (no measurable noise at all:
+flat graphics, renders) passes through untouched, copied byte for byte.
 
 Between that floor and :func:`fastdenoise.analyze.identify`'s clean threshold an image is
 "clean-looking": real camera noise hides there, because demosaicing, in-camera noise reduction
 and JPEG correlate it and fine-scale estimators under-read it 2-4x (Nam_patches reads 0.50-0.8,
 PolyU_crops median 0.51, for a measured RMS of 3.6-4.2). No reading here separates it from the
 texture of clean photos (bench/results/noise_calibration.md), so auto errs towards denoising:
-missing real noise costs 3.8 dB on Nam_patches, while the real-noise model leaves clean photos
-at 43.6 dB of themselves on average (Kodak24). FDNet's learned reading (``learned=True``)
+missing real noise costs 4.4 dB on Nam_patches, while the real-noise model leaves clean photos
+at 42.8 dB of themselves on average (Kodak24). FDNet's learned reading (``learned=True``)
 keeps its own clean threshold. Gray images go to :data:`PREFERRED_GRAY`: the shipped colour
 models were trained on independent per-channel noise and barely touch a gray image's
 identical-in-every-channel noise (MWCNN `real`: 21.5 dB on BSD68 sigma 25 from 20.5).
@@ -30,7 +30,8 @@ from fastdenoise.methods import Denoiser, Method, TilePlan
 if TYPE_CHECKING:
     from fastdenoise.analyze import NoiseReport
 
-PREFERRED = ("mwcnn", "nlm")  # fdnet joins first once it beats mwcnn real on real photos
+# fdnet real beats mwcnn real on every real set at twice its speed (bench/results/auto_real.md)
+PREFERRED = ("fdnet", "mwcnn", "nlm")
 PREFERRED_GRAY = ("nlm",)
 # 8-bit units. Real camera JPEGs read down to 0.09 at fine scale (in-camera noise reduction
 # smooths even the rounding noise): the 13 PolyU_crops a 0.3 floor passed unchanged all gained
