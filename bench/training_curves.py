@@ -51,9 +51,9 @@ TARGETS = [
     Target("pridnet-gaussian", "CBSD68 sigma 25", "CBM3D", 30.71),
     Target("fdnet-real", "Nam_patches", "issue 17", 41.3, compute_bound=False),
     Target("fdnet-real", "SIDD_val_block_DANet", "issue 17", 28.0, compute_bound=False),
-    Target("fdnet-real", "CBSD68 sigma 25 8-bit", "issue 17", 30.9),
-    Target("fdnet-real", "CBSD68 sigma 25", "issue 17", 31.3),
-    Target("fdnet-real", "BSD68 sigma 25", "issue 17 (gray)", 29.2),
+    Target("fdnet-gaussian", "CBSD68 sigma 25 8-bit", "issue 17", 30.9),
+    Target("fdnet-gaussian", "CBSD68 sigma 25", "issue 17", 31.3),
+    Target("fdnet-gaussian", "BSD68 sigma 25", "issue 17 (gray)", 29.2),
 ]
 
 
@@ -79,6 +79,8 @@ def hours_needed(hours: float, gap: float, slope: float) -> float:
     """CPU hours at which a log-linear curve of ``slope`` dB per doubling closes ``gap``."""
     if gap <= 0:
         return hours
+    if math.isnan(slope):  # one point: no slope to extrapolate
+        return math.nan
     return hours * 2 ** (gap / slope) if slope > 0 else math.inf
 
 
@@ -150,7 +152,9 @@ def plot(curves: dict[str, dict], out: Path) -> None:
 def _hours(value: float, gap: float, compute_bound: bool) -> str:
     if gap <= 0:
         return "reached"
-    if math.isinf(value) or math.isnan(value):
+    if math.isnan(value):
+        return "unknown (one stage: no slope)"
+    if math.isinf(value):
         return "no gain"
     if not compute_bound:
         return f"{value:.0f}, only if each doubling brings a new lever as so far (none: no gain)"
