@@ -13,14 +13,20 @@ PolyU_crops median 0.51, for a measured RMS of 3.6-4.2). No reading here separat
 texture of clean photos (bench/results/noise_calibration.md), so auto errs towards denoising:
 missing real noise costs 4.4 dB on Nam_patches, while the real-noise model leaves clean photos
 at 42.8 dB of themselves on average (Kodak24). FDNet's learned reading (``learned=True``)
-keeps its own clean threshold. Gray images go to :data:`PREFERRED_GRAY`: the shipped colour
+keeps its own clean threshold.
+
+White noise (what synthetic Gaussian noise is) goes to FDNet `gaussian` (:func:`is_white`): it
+reads as strong at the finest scale as the learned estimator reads it overall, where camera
+noise reads 0.1-0.45 of it there. On CBSD68 the gaussian weights beat the real ones by 0.7-1.8
+dB at sigma 15-50, and on gray BSD68 it beats NLM by 0.2-0.5 dB. Other gray images go to
+:data:`PREFERRED_GRAY`: the shipped colour
 models were trained on independent per-channel noise and barely touch a gray image's
 identical-in-every-channel noise (MWCNN `real`: 21.5 dB on BSD68 sigma 25 from 20.5).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +44,12 @@ PREFERRED_GRAY = ("nlm",)
 # from the real-noise model, 37.52 -> 38.27 dB on average (bench/results/auto_real.md). Only
 # images with no measurable noise at all (renders, flat graphics) pass.
 NOISE_FLOOR = 0.05
+# White noise: fine-scale sigma at least WHITE_SIGMA and at least WHITE_RATIO of the learned
+# reading. AWGN on CBSD68 reads 0.68-1.35 of it (sigma 10), 0.96-1.11 (sigma 25-50); camera
+# noise 0.13-0.45 (PolyU, Nam, the SIDD block and demo; bench/results/noise_calibration.md).
+WHITE_SIGMA = 10.0
+WHITE_RATIO = 0.8
+WHITE_MODEL = ("fdnet", "gaussian")
 
 
 def is_gray(image: np.ndarray) -> bool:
@@ -48,6 +60,18 @@ def is_gray(image: np.ndarray) -> bool:
     return bool(np.array_equal(sample[..., 0], sample[..., 1])) and bool(
         np.array_equal(sample[..., 1], sample[..., 2])
     )
+
+
+def is_white(image: np.ndarray, report: NoiseReport) -> bool:
+    """Gaussian-like noise as strong at the finest scale as the learned estimator reads it."""
+    if report.kind != "gaussian" or report.sigma < WHITE_SIGMA:
+        return False
+    from fastdenoise import noisemap
+
+    if not noisemap.available():
+        return False
+    level = report.rms if report.rms is not None else noisemap.noise_rms(image)
+    return report.sigma >= WHITE_RATIO * level
 
 
 class _Passthrough(Denoiser):
@@ -85,16 +109,26 @@ class AutoDenoiser(Denoiser):
         self.device, self.learned = device, learned  # learned: FDNet's reading decides
         self._built: dict[str, Denoiser] = {}
 
-    def _build(self, name: str, **params: float) -> Denoiser:
+    def _build(self, name: str, **params: Any) -> Denoiser:
         key = f"{name}{sorted(params.items())}"
         if key not in self._built:
             self._built[key] = methods.get(name).build(device=self.device, **params)
         return self._built[key]
 
-    def choose(self, report: NoiseReport, gray: bool = False) -> tuple[str, dict[str, float]]:
-        """The method name and parameters for a noise report (and a gray or colour image)."""
+    def choose(
+        self, report: NoiseReport, gray: bool = False, white: bool = False
+    ) -> tuple[str, dict[str, Any]]:
+        """The method name and parameters for a noise report, a gray or colour image, and
+        white (AWGN-like) noise or not."""
         if report.kind == "salt-and-pepper":
             return "adaptive-median", {}
+        if white:  # colour or gray: the gaussian weights trained on 25% gray patches
+            name, variant = WHITE_MODEL
+            try:
+                self._build(name, variant=variant)
+                return name, {"variant": variant}
+            except (ValueError, RuntimeError, LookupError, OSError):
+                pass  # no shipped gaussian weights: the real-noise model below
         available = methods.available()
         for name in PREFERRED_GRAY if gray else PREFERRED:
             if name in available:
@@ -118,12 +152,16 @@ class AutoDenoiser(Denoiser):
         report = identify(image, learned=self.learned)
         if report.kind == "clean" and (self.learned or report.sigma < NOISE_FLOOR):
             return _Passthrough(f"clean: {report.evidence()}")
-        name, params = self.choose(report, gray=is_gray(image))
+        gray = is_gray(image)
+        white = is_white(image, report)
+        name, params = self.choose(report, gray=gray, white=white)
         chosen = self._build(name, **params).prepare(image)
         why = (
             f"clean-looking at fine scale, where real camera noise reads 2-4x low: "
             f"{report.evidence()}"
             if report.kind == "clean"
+            else f"white noise: {report.evidence()}"
+            if white
             else f"{report.kind}-like noise: {report.evidence()}"
         )
         return _Chosen(chosen, f"auto -> {chosen.describe()} ({why})")

@@ -42,12 +42,16 @@ def _estimator(weights: str = "") -> Any:
 
 
 def crops(pixels: np.ndarray, size: int = CROP, count: int = MAX_CROPS) -> list[np.ndarray]:
-    """Up to ``count`` crops of ``size`` pixels on an even grid (the whole image if smaller)."""
+    """Up to ``count`` crops of ``size`` pixels on an even grid (the whole image if smaller),
+    no more per side than fit without overlapping: a 481x321 photo is read once, not 9 times."""
     height, width = pixels.shape[:2]
     per_side = max(1, int(np.sqrt(count)))
-    ys = np.unique(np.linspace(0, max(0, height - size), per_side).round().astype(int))
-    xs = np.unique(np.linspace(0, max(0, width - size), per_side).round().astype(int))
-    return [pixels[y : y + size, x : x + size] for y in ys for x in xs]
+
+    def starts(length: int) -> np.ndarray:
+        fits = min(per_side, max(1, length // size))
+        return np.unique(np.linspace(0, max(0, length - size), fits).round().astype(int))
+
+    return [pixels[y : y + size, x : x + size] for y in starts(height) for x in starts(width)]
 
 
 def channel_rms(pixels: np.ndarray, weights: str = "") -> np.ndarray:

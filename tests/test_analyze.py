@@ -98,10 +98,14 @@ def test_learned_reading_decides_clean_or_noisy(monkeypatch, rms, kind):
 def test_noise_map_crops_cover_the_image_evenly():
     from fastdenoise.noisemap import crops
 
-    image = np.zeros((1000, 700, 3), np.uint8)
+    image = np.zeros((1000, 800, 3), np.uint8)
     pieces = crops(image, size=256, count=9)
     assert len(pieces) == 9 and all(p.shape == (256, 256, 3) for p in pieces)
+    assert len(crops(image[:, :700], size=256, count=9)) == 6  # 3 rows, 2 columns fit
     assert crops(image[:100, :120], size=256)[0].shape == (100, 120, 3)  # small: whole image
+    # no more per side than fit without overlap: a CBSD68-sized photo is read once
+    assert len(crops(image[:321, :481], size=256, count=9)) == 1
+    assert len(crops(image[:600, :481], size=256, count=9)) == 2
 
 
 def test_learned_path_calls_synthetic_noise_noisy_and_reads_its_level():

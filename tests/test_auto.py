@@ -38,10 +38,10 @@ def test_cli_reports_the_choice(tmp_path, rng):
     assert (tmp_path / "out" / "gauss.png").exists()
 
 
-def test_gray_images_go_to_nlm_and_colour_to_the_model(rng):
+def test_white_noise_to_the_gaussian_model_else_gray_to_nlm_and_colour_to_the_real(rng):
     from fastdenoise.auto import is_gray
 
-    color = noisy_rgb(rng, 64, 64)
+    color = noisy_rgb(rng, 64, 64)  # white noise, sigma 20
     gray = np.repeat(color[..., :1], 3, axis=2)
     assert is_gray(gray) and is_gray(gray[..., :1]) and not is_gray(color)
     from fastdenoise.auto import PREFERRED, PREFERRED_GRAY
@@ -50,15 +50,42 @@ def test_gray_images_go_to_nlm_and_colour_to_the_model(rng):
     def first_shipped(names: tuple[str, ...]) -> str:
         return next(n for n in names if n not in zoo.ARCHITECTURES or zoo.shipped(n))
 
-    assert (
-        AutoDenoiser()
-        .prepare(gray)
-        .describe()
-        .startswith(f"auto -> {first_shipped(PREFERRED_GRAY)}")
-    )
-    label = AutoDenoiser().prepare(color).describe()
+    for white in (color, gray, gray[..., :1]):
+        label = AutoDenoiser().prepare(white).describe()
+        assert label.startswith("auto -> fdnet:gaussian (") and "(white noise: " in label
+    ramp = np.add.outer(np.arange(64.0), np.arange(64.0))[:, :, None] * [1.5, 1.0, 0.5] + 40
+    mild = np.clip(np.rint(ramp + rng.normal(0, 5, ramp.shape)), 0, 255).astype(np.uint8)
+    label = AutoDenoiser().prepare(mild).describe()  # under WHITE_SIGMA: the real-noise model
     assert label.startswith(f"auto -> {first_shipped(PREFERRED)}:real (")  # names its variant
     assert "-like noise: " in label
+    mild_gray = np.repeat(mild[..., :1], 3, axis=2)
+    label = AutoDenoiser().prepare(mild_gray).describe()
+    assert label.startswith(f"auto -> {first_shipped(PREFERRED_GRAY)}")
+
+
+def test_white_noise_is_as_strong_at_fine_scale_as_the_learned_reading(monkeypatch):
+    """AWGN reads ~1x the learned level at fine scale, camera noise 0.1-0.45x; weak noise and
+    non-Gaussian kinds never ask the estimator."""
+    from fastdenoise import noisemap
+    from fastdenoise.analyze import NoiseReport
+    from fastdenoise.auto import WHITE_RATIO, WHITE_SIGMA, is_white
+
+    image = np.zeros((8, 8, 3), np.uint8)
+    readings: list[float] = []
+    monkeypatch.setattr(noisemap, "noise_rms", lambda pixels: readings.pop())
+    monkeypatch.setattr(noisemap, "available", lambda: True)
+    sigma = WHITE_SIGMA + 5
+    report = NoiseReport("gaussian", sigma, sigma, 0.0, 0.0)
+    readings[:] = [sigma / WHITE_RATIO * 0.99]
+    assert is_white(image, report)
+    readings[:] = [sigma / 0.44]  # the SIDD block: fine-scale 15.6, learned 35.6
+    assert not is_white(image, report)
+    assert is_white(image, NoiseReport("gaussian", sigma, sigma, 0.0, 0.0, rms=sigma))
+    for quiet in (
+        NoiseReport("gaussian", WHITE_SIGMA - 1, WHITE_SIGMA - 1, 0.0, 0.0),
+        NoiseReport("poisson", sigma, sigma, 0.0, 0.5),
+    ):
+        assert not is_white(image, quiet)  # no reading left: the estimator was not asked
 
 
 def test_clean_looking_photos_are_denoised_and_only_noiseless_ones_pass(rng):
@@ -97,3 +124,6 @@ def test_only_filters_are_given_the_fine_scale_sigma(monkeypatch):
     for preferred, expected in ((("fdnet",), {}), (("nlm",), {"sigma": 1.23})):
         monkeypatch.setattr(auto_module, "PREFERRED", preferred)
         assert chooser.choose(report) == (preferred[0], expected)
+        assert chooser.choose(report, white=True) == ("fdnet", {"variant": "gaussian"})
+        assert chooser.choose(report, gray=True, white=True) == ("fdnet", {"variant": "gaussian"})
+        assert chooser.choose(report, gray=True) == ("nlm", {"sigma": 1.23})
