@@ -36,7 +36,7 @@ from fastdenoise.methods import Denoiser, Method, TilePlan
 if TYPE_CHECKING:
     from fastdenoise.analyze import NoiseReport
 
-# fdnet real beats mwcnn real on every real set at twice its speed (bench/results/auto_real.md)
+# fdnet real beats mwcnn real on every real set at 1.7-2x its speed (bench/results/auto_real.md)
 PREFERRED = ("fdnet", "mwcnn", "nlm")
 PREFERRED_GRAY = ("nlm",)
 # 8-bit units. Real camera JPEGs read down to 0.09 at fine scale (in-camera noise reduction
