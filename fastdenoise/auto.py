@@ -17,8 +17,8 @@ keeps its own clean threshold.
 
 White noise (what synthetic Gaussian noise is) goes to FDNet `gaussian` (:func:`is_white`): it
 reads as strong at the finest scale as the learned estimator reads it overall, where camera
-noise reads 0.1-0.45 of it there. On CBSD68 the gaussian weights beat the real ones by 0.7-1.8
-dB at sigma 15-50, and on gray BSD68 it beats NLM by 0.2-0.5 dB. Other gray images go to
+noise reads 0.1-0.45 of it there. On CBSD68 the gaussian weights beat the real ones by 0.8-2.2
+dB at sigma 15-50, and on gray BSD68 it beats NLM by 0.25-0.6 dB. Other gray images go to
 :data:`PREFERRED_GRAY`: the shipped colour
 models were trained on independent per-channel noise and barely touch a gray image's
 identical-in-every-channel noise (MWCNN `real`: 21.5 dB on BSD68 sigma 25 from 20.5).
