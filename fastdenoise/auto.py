@@ -3,17 +3,20 @@
 Impulses go to ``adaptive-median``; everything else goes to the first available of
 :data:`PREFERRED` (the shipped real-noise models, FDNet `real` then MWCNN `real`, then NLM fed
 the measured sigma, which is more robust than scikit-image's estimate on textured images).
-Only an image whose fine-scale sigma is below :data:`NOISE_FLOOR` (no measurable noise at all:
-flat graphics, renders) passes through untouched, copied byte for byte.
+An image passes through untouched, copied byte for byte, when its fine-scale sigma is below
+:data:`NOISE_FLOOR` (no measurable noise at all: flat graphics, renders), or when a trial
+denoise of a few crops by the chosen model takes off less than :data:`CLEAN_RESIDUAL` in their
+flattest blocks (:mod:`fastdenoise.trial`; colour photos bound for a model).
 
 Between that floor and :func:`fastdenoise.analyze.identify`'s clean threshold an image is
 "clean-looking": real camera noise hides there, because demosaicing, in-camera noise reduction
 and JPEG correlate it and fine-scale estimators under-read it 2-4x (Nam_patches reads 0.50-0.8,
-PolyU_crops median 0.51, for a measured RMS of 3.6-4.2). No reading here separates it from the
-texture of clean photos (bench/results/noise_calibration.md), so auto errs towards denoising:
-missing real noise costs 4.4 dB on Nam_patches, while the real-noise model leaves clean photos
-at 42.8 dB of themselves on average (Kodak24). FDNet's learned reading (``learned=True``)
-keeps its own clean threshold.
+PolyU_crops median 0.51, for a measured RMS of 3.6-4.2). No noise reading separates it from the
+texture of clean photos (bench/results/noise_calibration.md); the trial denoise separates
+part of them, and below its threshold auto errs towards denoising: missing real noise costs
+4.4 dB on Nam_patches, while the real-noise model leaves clean photos at 42.8 dB of
+themselves on average (Kodak24). FDNet's learned reading (``learned=True``) keeps its own
+clean threshold.
 
 White noise (what synthetic Gaussian noise is) goes to FDNet `gaussian` (:func:`is_white`): it
 reads as strong at the finest scale as the learned estimator reads it overall, where camera
@@ -30,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fastdenoise import methods
+from fastdenoise import methods, trial
 from fastdenoise.methods import Denoiser, Method, TilePlan
+from fastdenoise.tiler import pad_to_multiple
 
 if TYPE_CHECKING:
     from fastdenoise.analyze import NoiseReport
@@ -50,6 +54,15 @@ NOISE_FLOOR = 0.05
 WHITE_SIGMA = 10.0
 WHITE_RATIO = 0.8
 WHITE_MODEL = ("fdnet", "gaussian")
+# Trial denoise (:mod:`fastdenoise.trial`): a colour photo from which the real-noise model
+# takes off less than this in its flattest blocks (8-bit RMS) has no noise to remove; 8-bit
+# rounding alone is 0.29. Real noisy photos read 1.30-3.91 (Nam), 0.48-3.66 (PolyU: in-camera
+# noise reduction leaves little noise in flat areas, yet denoising still gains 0.8 dB there);
+# averaged references 0.38-0.91 (Nam gt), 0.20-1.71 (PolyU gt), film scans 0.36-3.05
+# (CBSD68). Set 17% under every real noisy photo here, it calls only the cleanest references
+# clean (bench/results/noise_calibration.md): missing noise costs more than denoising a clean
+# photo, which the model leaves at 43-48 dB of itself.
+CLEAN_RESIDUAL = 0.4
 
 
 def is_gray(image: np.ndarray) -> bool:
@@ -74,6 +87,31 @@ def is_white(image: np.ndarray, report: NoiseReport) -> bool:
     return report.sigma >= WHITE_RATIO * level
 
 
+# images up to this a side are tried whole, as one tile: the trial is then their denoise
+TRIAL_WHOLE = 512
+
+Answer = tuple[np.ndarray, np.ndarray]  # a region the trial denoised, and the result
+
+
+def trial_residual(denoiser: Denoiser, image: np.ndarray) -> tuple[float, Answer | None]:
+    """What ``denoiser`` takes off ``image``'s flattest blocks (:func:`trial.flat_residual`),
+    and, for an image tried whole, the region it denoised with the result (to be reused)."""
+    multiple, whole = denoiser.plan.multiple, max(image.shape[:2]) <= TRIAL_WHOLE
+    answers: list[Answer] = []
+
+    def denoise(crop: np.ndarray) -> np.ndarray:
+        region = pad_to_multiple(crop, multiple)
+        result = np.asarray(denoiser(region), dtype=np.float32)
+        answers.append((region, result))
+        return result[: crop.shape[0], : crop.shape[1]]
+
+    if whole:
+        residual = trial.flat_residual(image, denoise, crop=TRIAL_WHOLE, count=1)
+    else:
+        residual = trial.flat_residual(image, denoise)
+    return residual, answers[0] if whole and answers else None
+
+
 class _Passthrough(Denoiser):
     unchanged = True
 
@@ -88,12 +126,18 @@ class _Passthrough(Denoiser):
 
 
 class _Chosen(Denoiser):
-    """The chosen method bound to one image, labelled with why it was chosen."""
+    """The chosen method bound to one image, labelled with why it was chosen. ``answer``: a
+    region the trial already denoised; asked for exactly that region, it answers from memory
+    (a small image is one tile, so its trial costs nothing)."""
 
-    def __init__(self, inner: Denoiser, label: str) -> None:
-        self.inner, self.label, self.plan = inner, label, inner.plan
+    def __init__(self, inner: Denoiser, label: str, answer: Answer | None = None) -> None:
+        self.inner, self.label, self.plan, self.answer = inner, label, inner.plan, answer
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
+        if self.answer is not None:
+            region, result = self.answer
+            if region.shape == tile.shape and np.array_equal(region, tile):
+                return result.copy()
         return self.inner(tile)
 
     def describe(self) -> str:
@@ -156,6 +200,14 @@ class AutoDenoiser(Denoiser):
         white = is_white(image, report)
         name, params = self.choose(report, gray=gray, white=white)
         chosen = self._build(name, **params).prepare(image)
+        answer = None
+        if report.kind == "clean" and not gray and methods.get(name).kind == "model":
+            residual, answer = trial_residual(chosen, image)
+            if residual < CLEAN_RESIDUAL:  # NaN (all clipped) is denoised
+                return _Passthrough(
+                    f"clean: {chosen.describe()} takes off {residual:.2f} in flat areas, "
+                    f"under {CLEAN_RESIDUAL}; {report.evidence()}"
+                )
         why = (
             f"clean-looking at fine scale, where real camera noise reads 2-4x low: "
             f"{report.evidence()}"
@@ -164,7 +216,7 @@ class AutoDenoiser(Denoiser):
             if white
             else f"{report.kind}-like noise: {report.evidence()}"
         )
-        return _Chosen(chosen, f"auto -> {chosen.describe()} ({why})")
+        return _Chosen(chosen, f"auto -> {chosen.describe()} ({why})", answer)
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         raise RuntimeError("auto must be prepared on an image before use")

@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 from typer.testing import CliRunner
 
+from fastdenoise import methods
 from fastdenoise.auto import AutoDenoiser
 from fastdenoise.cli import app
 from tests.conftest import noisy_rgb
@@ -106,10 +107,34 @@ def test_clean_looking_photos_are_denoised_and_only_noiseless_ones_pass(rng):
     noiseless = ramp.astype(np.uint8)
     assert estimate_sigma(analysis_plane(noiseless)) < NOISE_FLOOR
     assert "unchanged" in AutoDenoiser().prepare(noiseless).describe()
-    # a camera JPEG smoothed below the rounding noise (PolyU reads down to 0.09) is denoised
-    faint = np.clip(np.rint(ramp + rng.normal(0, 0.25, ramp.shape)), 0, 255).astype(np.uint8)
+    # above the floor, a photo the model barely changes in flat areas is clean (the trial):
+    # here noise as faint as 8-bit rounding's
+    faint = np.clip(np.rint(100 + rng.normal(0, 0.25, ramp.shape)), 0, 255).astype(np.uint8)
     assert NOISE_FLOOR < estimate_sigma(analysis_plane(faint)) < 0.3
-    assert "unchanged" not in AutoDenoiser().prepare(faint).describe()
+    label = AutoDenoiser().prepare(faint).describe()
+    assert label.startswith("auto -> unchanged (clean: ") and "in flat areas" in label
+
+
+def test_the_trial_denoise_decides_clean_only_for_colour_photos_bound_for_a_model(monkeypatch):
+    """A trial residual under CLEAN_RESIDUAL passes the photo; above it, or for gray photos
+    (bound for NLM) and white noise, the chosen method runs."""
+    from fastdenoise import auto as auto_module
+    from fastdenoise.auto import CLEAN_RESIDUAL
+
+    residuals: list[float] = []
+    monkeypatch.setattr(auto_module, "trial_residual", lambda den, image: (residuals.pop(), None))
+    rng = np.random.default_rng(3)
+    ramp = np.add.outer(np.arange(64.0), np.arange(64.0))[:, :, None] * [1.5, 1.0, 0.5] + 40
+    mild = np.clip(np.rint(ramp + rng.normal(0, 1, ramp.shape)), 0, 255).astype(np.uint8)
+    residuals[:] = [CLEAN_RESIDUAL * 0.9]
+    assert "unchanged (clean: " in AutoDenoiser().prepare(mild).describe()
+    residuals[:] = [CLEAN_RESIDUAL * 1.1]
+    assert "unchanged" not in AutoDenoiser().prepare(mild).describe()
+    residuals[:] = [float("nan")]  # every block clipped: no evidence of cleanness
+    assert "unchanged" not in AutoDenoiser().prepare(mild).describe()
+    assert residuals == []
+    gray = np.repeat(mild[..., :1], 3, axis=2)
+    assert "unchanged" not in AutoDenoiser().prepare(gray).describe()  # the trial not asked
 
 
 def test_only_filters_are_given_the_fine_scale_sigma(monkeypatch):
@@ -127,3 +152,32 @@ def test_only_filters_are_given_the_fine_scale_sigma(monkeypatch):
         assert chooser.choose(report, white=True) == ("fdnet", {"variant": "gaussian"})
         assert chooser.choose(report, gray=True, white=True) == ("fdnet", {"variant": "gaussian"})
         assert chooser.choose(report, gray=True) == ("nlm", {"sigma": 1.23})
+
+
+def test_a_small_image_is_denoised_once_the_trial_answers_its_tile(rng):
+    """An image tried whole is one tile: the tiler gets the trial's result, bit for bit what
+    the chosen model gives, without running the model again."""
+    from fastdenoise.auto import PREFERRED, TRIAL_WHOLE
+    from fastdenoise.models import zoo
+    from fastdenoise.tiler import run_tiled
+
+    first = next(n for n in PREFERRED if n not in zoo.ARCHITECTURES or zoo.shipped(n))
+    ramp = np.add.outer(np.arange(200.0), np.arange(168.0))[:, :, None] * [0.6, 0.4, 0.2] + 40
+    mild = np.clip(np.rint(ramp + rng.normal(0, 1.5, ramp.shape)), 0, 255).astype(np.uint8)
+    bound = AutoDenoiser(device="cpu").prepare(mild)
+    assert bound.describe().startswith(f"auto -> {first}") and max(mild.shape) <= TRIAL_WHOLE
+    calls: list[tuple[int, ...]] = []
+    inner = bound.inner
+
+    def counted(tile: np.ndarray) -> np.ndarray:
+        calls.append(tile.shape)
+        return inner(tile)
+
+    bound.inner = counted
+    reused = run_tiled(mild, bound)
+    assert calls == []
+    fresh = run_tiled(mild, methods.get(first).build(device="cpu").prepare(mild))
+    np.testing.assert_array_equal(reused, fresh)
+    assert not np.array_equal(reused, mild)
+    run_tiled(mild, bound, tile=64)  # smaller regions than the trial's: the model runs
+    assert len(calls) > 1
