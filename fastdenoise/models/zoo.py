@@ -43,7 +43,7 @@ ARCHITECTURES = {
 CONDITIONED = frozenset({"fdnet"})
 
 # overlap (pixels of context per tile side) that hides seams; stored per weights file too
-DEFAULT_HALO = {"autoencoder": 32, "rednet": 32, "mwcnn": 64, "pridnet": 64, "fdnet": 64}
+DEFAULT_HALO = {"autoencoder": 32, "rednet": 32, "mwcnn": 64, "pridnet": 64, "fdnet": 32}
 
 
 class ChecksumError(ValueError):
