@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fastdenoise import methods, trial
-from fastdenoise.methods import Denoiser, Method, TilePlan
+from fastdenoise.methods import Denoiser, Method, Param, TilePlan
 from fastdenoise.tiler import pad_to_multiple
 
 if TYPE_CHECKING:
@@ -149,14 +149,32 @@ class AutoDenoiser(Denoiser):
 
     plan = TilePlan()
 
-    def __init__(self, device: str = "auto", learned: bool = False) -> None:
+    def __init__(
+        self,
+        device: str = "auto",
+        learned: bool = False,
+        precision: str = "fp32",
+        engine: str = "auto",
+        threads: int = 0,
+    ) -> None:
+        from fastdenoise.engines import ENGINES
+
+        if precision not in ("fp32", "fp16", "int8"):
+            raise ValueError(f"precision must be fp32, fp16 or int8, not {precision!r}")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         self.device, self.learned = device, learned  # learned: FDNet's reading decides
+        # passed on to whichever chosen method takes them (precision and engine: the models)
+        self.settings = {"precision": precision, "engine": engine, "threads": threads}
         self._built: dict[str, Denoiser] = {}
 
     def _build(self, name: str, **params: Any) -> Denoiser:
+        method = methods.get(name)
+        accepted = {param.name for param in method.params}
+        params = {**{k: v for k, v in self.settings.items() if k in accepted}, **params}
         key = f"{name}{sorted(params.items())}"
         if key not in self._built:
-            self._built[key] = methods.get(name).build(device=self.device, **params)
+            self._built[key] = method.build(device=self.device, **params)
         return self._built[key]
 
     def choose(
@@ -231,5 +249,12 @@ methods.register(
         "meta",
         "identify the noise per image, then pick adaptive-median, a model or NLM",
         AutoDenoiser,
+        (
+            Param("precision", "fp32", "for the chosen model: fp32 or fp16 (CPU bf16)", str),
+            Param(
+                "engine", "auto", "for the chosen model: auto, torch, onnxruntime, tensorrt", str
+            ),
+            Param("threads", 0, "CPU threads for the chosen method (0 = its default)", int),
+        ),
     )
 )

@@ -181,3 +181,45 @@ def test_a_small_image_is_denoised_once_the_trial_answers_its_tile(rng):
     assert not np.array_equal(reused, mild)
     run_tiled(mild, bound, tile=64)  # smaller regions than the trial's: the model runs
     assert len(calls) > 1
+
+
+def test_precision_engine_and_threads_reach_the_methods_that_take_them(monkeypatch):
+    built: list[tuple[str, dict]] = []
+    monkeypatch.setattr(
+        methods.Method, "build", lambda self, **params: built.append((self.name, params))
+    )
+    chooser = AutoDenoiser(device="cpu", precision="fp16", engine="torch", threads=1)
+    chooser._build("fdnet", variant="gaussian")
+    chooser._build("nlm", sigma=2.0)
+    fdnet_params, nlm_params = built[0][1], built[1][1]
+    assert fdnet_params == {
+        "device": "cpu",
+        "precision": "fp16",
+        "engine": "torch",
+        "threads": 1,
+        "variant": "gaussian",
+    }
+    assert "precision" not in nlm_params and "engine" not in nlm_params
+    assert nlm_params["sigma"] == 2.0
+
+
+def test_bad_model_settings_are_refused_before_any_image():
+    import pytest
+
+    with pytest.raises(ValueError, match="precision must be"):
+        AutoDenoiser(precision="fp8")
+    with pytest.raises(ValueError, match="engine must be"):
+        AutoDenoiser(engine="cuda")
+
+
+def test_cli_passes_fp16_to_the_model_auto_chooses(tmp_path, rng):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(noisy_rgb(rng, 64, 80)).save(src / "gauss.png")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(src), "-o", str(out), "--fp16"])
+    assert result.exit_code == 0, result.output
+    assert "gauss.png: auto -> fdnet:gaussian (" in result.stderr
+    assert (out / "gauss.png").exists()
+    bad = CliRunner().invoke(app, ["run", str(src), "-o", str(out), "-p", "engine=cuda"])
+    assert bad.exit_code == 2 and "engine must be" in bad.output
