@@ -54,6 +54,7 @@ NOISE_FLOOR = 0.05
 WHITE_SIGMA = 10.0
 WHITE_RATIO = 0.8
 WHITE_MODEL = ("fdnet", "gaussian")
+GRAY_WHITE_MODEL = ("fdnet", "gray")  # fine-tuned on gray patches only, where shipped
 # Trial denoise (:mod:`fastdenoise.trial`): a colour photo from which the real-noise model
 # takes off less than this in its flattest blocks (8-bit RMS) has no noise to remove; 8-bit
 # rounding alone is 0.29. Real noisy photos read 1.30-3.91 (Nam), 0.48-3.66 (PolyU: in-camera
@@ -184,13 +185,13 @@ class AutoDenoiser(Denoiser):
         white (AWGN-like) noise or not."""
         if report.kind == "salt-and-pepper":
             return "adaptive-median", {}
-        if white:  # colour or gray: the gaussian weights trained on 25% gray patches
-            name, variant = WHITE_MODEL
-            try:
-                self._build(name, variant=variant)
-                return name, {"variant": variant}
-            except (ValueError, RuntimeError, LookupError, OSError):
-                pass  # no shipped gaussian weights: the real-noise model below
+        if white:  # gray: the gray weights, else the gaussian ones (25% gray patches)
+            for name, variant in (GRAY_WHITE_MODEL, WHITE_MODEL) if gray else (WHITE_MODEL,):
+                try:
+                    self._build(name, variant=variant)
+                    return name, {"variant": variant}
+                except (ValueError, RuntimeError, LookupError, OSError):
+                    continue  # not shipped: the next, then the real-noise model below
         available = methods.available()
         for name in PREFERRED_GRAY if gray else PREFERRED:
             if name in available:

@@ -163,9 +163,11 @@ def _stage(run: Path, best: dict[str, Any]) -> dict[str, Any]:
 SETS = {
     "CBSD68": (3, (15, 25, 50)),
     "Kodak24": (3, (15, 25, 50)),
-    "BSD68": (1, (25,)),  # gray, through the color model (replicated, averaged back)
+    "BSD68": (1, (15, 25, 50)),  # gray, through the color model (replicated, averaged back)
+    "Set12": (1, (25,)),
 }
-EIGHT_BIT = {"CBSD68": 25}  # the users' protocol: noisy saved as 8-bit PNG, then denoised
+# the users' protocol: noisy saved as 8-bit PNG, then denoised
+EIGHT_BIT = {"CBSD68": 25, "BSD68": 25}
 REAL_SETS = {
     "Nam_patches": "folders",
     "PolyU_crops": "folders",
