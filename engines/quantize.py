@@ -32,12 +32,10 @@ def calibration_image(name: str) -> np.ndarray:
     return read_pixels(Path(fastdenoise.__file__).with_name("samples") / f"{name}.png", 3)
 
 
-def calibration_batches(channels: int = 3) -> Iterator[np.ndarray]:
-    """``1xCxHxW`` float32 noisy crops from the bundled photos; for ``channels`` 2 or 6 (a
-    conditioned part) each gray or colour crop followed by its noise map."""
+def calibration_batches(channels: int = 3, with_map: bool = False) -> Iterator[np.ndarray]:
+    """``1xCxHxW`` float32 noisy crops (``channels`` 1 or 3) from the bundled photos; with
+    ``with_map`` (a part that takes a noise map) each crop is followed by its noise map."""
     rng = np.random.default_rng(0)
-    with_map = channels in (2, 6)
-    image_channels = channels // 2 if with_map else channels
     crop = int(RECIPE["crop"])
     for name in str(RECIPE["images"]).split(":")[1].split(","):
         image = calibration_image(name).astype(np.float32) / 255
@@ -46,15 +44,18 @@ def calibration_batches(channels: int = 3) -> Iterator[np.ndarray]:
             left = rng.integers(0, image.shape[1] - crop)
             patch = image[top : top + crop, left : left + crop]
             patch = patch + rng.normal(0, sigma / 255, patch.shape).astype(np.float32)
-            if image_channels == 1:
+            if channels == 1:
                 patch = patch.mean(2, keepdims=True)
             if with_map:
                 patch = np.concatenate([patch, np.full_like(patch, sigma / 255)], axis=2)
             yield np.ascontiguousarray(patch.transpose(2, 0, 1)[None], dtype=np.float32)
 
 
-def quantize(fp32_path: str | Path, out_path: str | Path, channels: int = 3) -> None:
-    """Write a statically quantized (QDQ, int8) copy of an fp32 ONNX file."""
+def quantize(
+    fp32_path: str | Path, out_path: str | Path, channels: int = 3, with_map: bool = False
+) -> None:
+    """Write a statically quantized (QDQ, int8) copy of an fp32 ONNX file; ``channels`` and
+    ``with_map`` describe its input as for :func:`calibration_batches`."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -65,7 +66,7 @@ def quantize(fp32_path: str | Path, out_path: str | Path, channels: int = 3) -> 
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = calibration_batches(channels)
+            self.batches = calibration_batches(channels, with_map)
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             batch = next(self.batches, None)
@@ -94,7 +95,8 @@ def cached_int8(model: Any, stem: str, folder: Path | None = None) -> cache.Entr
     import onnxruntime
 
     fp32 = onnx_export.cached_export(model, stem, folder)
-    channels = int(getattr(model, "channels", 3))
+    with_map = bool(getattr(model, "takes_map", False))  # input: image, then its noise map
+    channels = int(getattr(model, "channels", 3)) // (2 if with_map else 1)
     parts = {
         **onnx_export.key_parts(model),
         "kind": "onnx-int8",
@@ -102,5 +104,9 @@ def cached_int8(model: Any, stem: str, folder: Path | None = None) -> cache.Entr
         "onnxruntime": onnxruntime.__version__,
     }
     return cache.get_or_build(
-        f"{stem}-int8", ".onnx", parts, lambda tmp: quantize(fp32.path, tmp, channels), folder
+        f"{stem}-int8",
+        ".onnx",
+        parts,
+        lambda tmp: quantize(fp32.path, tmp, channels, with_map),
+        folder,
     )

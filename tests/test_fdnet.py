@@ -235,9 +235,11 @@ def test_int8_quantizes_both_parts_with_their_inputs(tmp_path: Path) -> None:
     """The conditioned denoiser is calibrated on ``image ‖ map`` (6 channels), not 3."""
     from fastdenoise.engines.quantize import calibration_batches
 
-    shapes = {c: {b.shape[1] for b in calibration_batches(c)} for c in (1, 2, 3, 6)}
-    assert shapes == {1: {1}, 2: {2}, 3: {3}, 6: {6}}
-    maps = [b[0, 3:] for b in calibration_batches(6)]
+    shapes = {
+        (c, m): {b.shape[1] for b in calibration_batches(c, m)} for c in (1, 3) for m in (0, 1)
+    }
+    assert shapes == {(1, 0): {1}, (1, 1): {2}, (3, 0): {3}, (3, 1): {6}}
+    maps = [b[0, 3:] for b in calibration_batches(3, with_map=True)]
     assert sorted({float(m.mean()) * 255 for m in maps})[:3] == pytest.approx([10, 25, 50])
     weights = tiny_weights(tmp_path)
     image = np.random.default_rng(4).random((40, 52, 3)).astype(np.float32)

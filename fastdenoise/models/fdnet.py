@@ -233,6 +233,8 @@ def local_rms(noisy: torch.Tensor, clean: torch.Tensor, sigma: float = 4.0) -> t
 class Conditioned(nn.Module):
     """One-input view for engines: ``image ‖ noise map`` (2C channels) -> clean image."""
 
+    takes_map = True  # its input is the image, then the image's noise map (int8 calibration)
+
     def __init__(self, net: FDNet) -> None:
         super().__init__()
         self.net, self.channels, self.multiple = net, 2 * net.channels, net.multiple
