@@ -40,6 +40,18 @@ def list_images(folder: str | Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def is_gray_folder(folder: str | Path) -> bool:
+    """Whether every image directly inside ``folder`` is stored with one channel (headers)."""
+    from PIL import Image
+
+    def one_channel(path: Path) -> bool:
+        with Image.open(path) as image:
+            return image.mode in ("1", "L", "LA", "I", "I;16", "F")
+
+    files = list_images(folder)
+    return bool(files) and all(one_channel(p) for p in files)
+
+
 # ---------------------------------------------------------------------------------------------
 # pair finders
 

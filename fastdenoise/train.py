@@ -365,9 +365,11 @@ class Trainer:
         count = len(datasets.list_images(cfg.val))
         indices = sorted({round(i) for i in np.linspace(0, count - 1, min(cfg.val_count, count))})
         fn = evaluate.module_fn(model.to(memory_format=torch.channels_last), model.multiple)
+        # a gray set is scored gray (noise on one channel), as `publish measure` and `run` do
+        channels = 1 if datasets.is_gray_folder(cfg.val) else cfg.channels
         if cfg.val_noise:
-            return evaluate.evaluate_synthetic(fn, cfg.val, cfg.val_noise, cfg.channels, indices)
-        return evaluate.evaluate_awgn(fn, cfg.val, cfg.val_sigma, cfg.channels, indices)
+            return evaluate.evaluate_synthetic(fn, cfg.val, cfg.val_noise, channels, indices)
+        return evaluate.evaluate_awgn(fn, cfg.val, cfg.val_sigma, channels, indices)
 
     # -- checkpoints --------------------------------------------------------------------------
     def synced_tensors(self) -> dict[str, torch.Tensor]:

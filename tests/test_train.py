@@ -406,3 +406,47 @@ def test_checkpoints_get_the_umask_mode(tmp_path: Path, clean_dir: Path) -> None
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "run" / STATE).stat().st_mode & 0o777 == 0o644
+
+
+def test_a_gray_validation_set_is_scored_gray(tmp_path: Path, clean_dir: Path, monkeypatch) -> None:
+    """Noise on one channel, replicated through the colour model and averaged back (what
+    `publish measure` and `run` do), not independent noise on three copies of the image."""
+    from fastdenoise.datasets import is_gray_folder
+
+    gray_dir = tmp_path / "gray"
+    gray_dir.mkdir()
+    for path in sorted(clean_dir.glob("*.png")):
+        cv2.imwrite(str(gray_dir / path.name), cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
+    assert is_gray_folder(gray_dir) and not is_gray_folder(clean_dir)
+    (gray_dir / "colour.png").write_bytes((clean_dir / "0.png").read_bytes())
+    assert not is_gray_folder(gray_dir)
+    (gray_dir / "colour.png").unlink()
+    seen: list[int | None] = []
+    scored = evaluate.evaluate_awgn
+
+    def spy(fn, folder, sigma, channels=None, indices=None, eight_bit=False):
+        seen.append(channels)
+        result = scored(fn, folder, sigma, channels, indices)
+        assert np.isfinite(result.psnr)
+        return result
+
+    monkeypatch.setattr(evaluate, "evaluate_awgn", spy)
+    trainer = Trainer(config(tmp_path / "run", clean_dir, val=str(gray_dir), val_count=1))
+    trainer.validate()
+    trainer.cfg.val = str(clean_dir)
+    trainer.validate()
+    assert seen == [1, 3]
+
+
+def test_module_fn_runs_a_gray_image_through_a_colour_module() -> None:
+    class Offsets(torch.nn.Module):
+        channels = 3
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            assert x.shape[1] == 3
+            return x + torch.tensor([0.0, 0.1, 0.2]).view(1, 3, 1, 1)
+
+    gray = np.full((10, 12, 1), 0.5, np.float32)
+    out = evaluate.module_fn(Offsets(), multiple=8)(gray)
+    assert out.shape == (10, 12, 1)
+    np.testing.assert_allclose(out, 0.6, atol=1e-6)  # replicated, then averaged back
