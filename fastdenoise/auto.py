@@ -21,10 +21,10 @@ clean threshold.
 White noise (what synthetic Gaussian noise is) goes to FDNet `gaussian` (:func:`is_white`): it
 reads as strong at the finest scale as the learned estimator reads it overall, where camera
 noise reads 0.1-0.45 of it there. On CBSD68 the gaussian weights beat the real ones by 0.8-2.2
-dB at sigma 15-50, and on gray BSD68 it beats NLM by 0.25-0.6 dB. Other gray images go to
-:data:`PREFERRED_GRAY`: the shipped colour
-models were trained on independent per-channel noise and barely touch a gray image's
-identical-in-every-channel noise (MWCNN `real`: 21.5 dB on BSD68 sigma 25 from 20.5).
+dB at sigma 15-50, and on gray BSD68 they beat NLM by 0.45-0.8 dB. Other gray images go to
+:data:`PREFERRED_GRAY`: the shipped colour models were trained on independent per-channel
+noise and barely touch a gray image's identical-in-every-channel noise (MWCNN `real`: 21.5 dB
+on BSD68 sigma 25 from 20.5).
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ NOISE_FLOOR = 0.05
 WHITE_SIGMA = 10.0
 WHITE_RATIO = 0.8
 WHITE_MODEL = ("fdnet", "gaussian")
-GRAY_WHITE_MODEL = ("fdnet", "gray")  # fine-tuned on gray patches only, where shipped
 # Trial denoise (:mod:`fastdenoise.trial`): a colour photo from which the real-noise model
 # takes off less than this in its flattest blocks (8-bit RMS) has no noise to remove; 8-bit
 # rounding alone is 0.29. Real noisy photos read 1.30-3.91 (Nam), 0.48-3.66 (PolyU: in-camera
@@ -185,13 +184,13 @@ class AutoDenoiser(Denoiser):
         white (AWGN-like) noise or not."""
         if report.kind == "salt-and-pepper":
             return "adaptive-median", {}
-        if white:  # gray: the gray weights, else the gaussian ones (25% gray patches)
-            for name, variant in (GRAY_WHITE_MODEL, WHITE_MODEL) if gray else (WHITE_MODEL,):
-                try:
-                    self._build(name, variant=variant)
-                    return name, {"variant": variant}
-                except (ValueError, RuntimeError, LookupError, OSError):
-                    continue  # not shipped: the next, then the real-noise model below
+        if white:  # colour or gray: the gaussian weights trained on 25% gray patches
+            name, variant = WHITE_MODEL
+            try:
+                self._build(name, variant=variant)
+                return name, {"variant": variant}
+            except (ValueError, RuntimeError, LookupError, OSError):
+                pass  # no shipped gaussian weights: the real-noise model below
         available = methods.available()
         for name in PREFERRED_GRAY if gray else PREFERRED:
             if name in available:

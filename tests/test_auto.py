@@ -51,14 +51,9 @@ def test_white_noise_to_the_gaussian_model_else_gray_to_nlm_and_colour_to_the_re
     def first_shipped(names: tuple[str, ...]) -> str:
         return next(n for n in names if n not in zoo.ARCHITECTURES or zoo.shipped(n))
 
-    gray_variant = "gray" if "gray" in zoo.shipped("fdnet") else "gaussian"
-    for white, variant in (
-        (color, "gaussian"),
-        (gray, gray_variant),
-        (gray[..., :1], gray_variant),
-    ):
+    for white in (color, gray, gray[..., :1]):
         label = AutoDenoiser().prepare(white).describe()
-        assert label.startswith(f"auto -> fdnet:{variant} (") and "(white noise: " in label
+        assert label.startswith("auto -> fdnet:gaussian (") and "(white noise: " in label
     ramp = np.add.outer(np.arange(64.0), np.arange(64.0))[:, :, None] * [1.5, 1.0, 0.5] + 40
     mild = np.clip(np.rint(ramp + rng.normal(0, 5, ramp.shape)), 0, 255).astype(np.uint8)
     label = AutoDenoiser().prepare(mild).describe()  # under WHITE_SIGMA: the real-noise model
@@ -155,15 +150,8 @@ def test_only_filters_are_given_the_fine_scale_sigma(monkeypatch):
         monkeypatch.setattr(auto_module, "PREFERRED", preferred)
         assert chooser.choose(report) == (preferred[0], expected)
         assert chooser.choose(report, white=True) == ("fdnet", {"variant": "gaussian"})
-        assert chooser.choose(report, gray=True, white=True) == ("fdnet", {"variant": "gray"})
+        assert chooser.choose(report, gray=True, white=True) == ("fdnet", {"variant": "gaussian"})
         assert chooser.choose(report, gray=True) == ("nlm", {"sigma": 1.23})
-
-    def no_gray_weights(name: str, **params: object) -> None:
-        if params.get("variant") == "gray":
-            raise LookupError("fdnet has no shipped 'gray' weights")
-
-    monkeypatch.setattr(chooser, "_build", no_gray_weights)
-    assert chooser.choose(report, gray=True, white=True) == ("fdnet", {"variant": "gaussian"})
 
 
 def test_a_small_image_is_denoised_once_the_trial_answers_its_tile(rng):
