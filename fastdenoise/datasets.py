@@ -41,15 +41,9 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 def is_gray_folder(folder: str | Path) -> bool:
-    """Whether every image directly inside ``folder`` is stored with one channel (headers)."""
-    from PIL import Image
-
-    def one_channel(path: Path) -> bool:
-        with Image.open(path) as image:
-            return image.mode in ("1", "L", "LA", "I", "I;16", "F")
-
+    """Whether every image directly inside ``folder`` decodes to one channel."""
     files = list_images(folder)
-    return bool(files) and all(one_channel(p) for p in files)
+    return bool(files) and all(read_pixels(p).shape[2] == 1 for p in files)
 
 
 # ---------------------------------------------------------------------------------------------
