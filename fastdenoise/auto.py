@@ -218,7 +218,7 @@ class AutoDenoiser(Denoiser):
         white = is_white(image, report)
         name, params = self.choose(report, gray=gray, white=white)
         chosen = self._build(name, **params).prepare(image)
-        answer = None
+        answer, tried = None, ""
         if report.kind == "clean" and not gray and methods.get(name).kind == "model":
             residual, answer = trial_residual(chosen, image)
             if residual < CLEAN_RESIDUAL:  # NaN (all clipped) is denoised
@@ -226,9 +226,10 @@ class AutoDenoiser(Denoiser):
                     f"clean: {chosen.describe()} takes off {residual:.2f} in flat areas, "
                     f"under {CLEAN_RESIDUAL}; {report.evidence()}"
                 )
+            tried = f"a trial takes off {residual:.2f} in flat areas, "
         why = (
-            f"clean-looking at fine scale, where real camera noise reads 2-4x low: "
-            f"{report.evidence()}"
+            f"clean-looking at fine scale, where real camera noise reads 2-4x low; "
+            f"{tried}{report.evidence()}"
             if report.kind == "clean"
             else f"white noise: {report.evidence()}"
             if white

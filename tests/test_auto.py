@@ -104,6 +104,7 @@ def test_clean_looking_photos_are_denoised_and_only_noiseless_ones_pass(rng):
     label = AutoDenoiser().prepare(mild).describe()
     first = next(n for n in PREFERRED if n not in zoo.ARCHITECTURES or zoo.shipped(n))
     assert label.startswith(f"auto -> {first}") and "clean-looking at fine scale" in label
+    assert "a trial takes off " in label  # the evidence against calling it clean
     noiseless = ramp.astype(np.uint8)
     assert estimate_sigma(analysis_plane(noiseless)) < NOISE_FLOOR
     assert "unchanged" in AutoDenoiser().prepare(noiseless).describe()
