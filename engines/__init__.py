@@ -61,6 +61,15 @@ def ort_has_cuda() -> bool:
     return bool(gpu & set(onnxruntime.get_available_providers()))
 
 
+def check_settings(engine: str = "auto", precision: str = "fp32") -> None:
+    """Raise ``ValueError`` for an engine or a precision not among :data:`ENGINES` and
+    :data:`PRECISIONS`."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+
+
 def pick(engine: str = "auto", device: str = "auto", precision: str = "fp32") -> str:
     """Resolve ``auto`` to a concrete engine name.
 
@@ -70,8 +79,7 @@ def pick(engine: str = "auto", device: str = "auto", precision: str = "fp32") ->
     convolutions); without it fp16 runs fp32 anyway, on ONNX Runtime. Torch whenever ONNX
     Runtime is missing. Without torch installed, never torch.
     """
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    check_settings(engine, precision)
     if engine != "auto":
         return engine
     if precision == "int8":
@@ -106,9 +114,7 @@ def create(
     tile: the tile size the caller will use; TensorRT optimizes its engine for the padded
     region of that size (larger regions get a second engine, built on demand).
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    chosen = pick(engine, device, precision)
+    chosen = pick(engine, device, precision)  # checks both settings first
     if precision == "int8" and chosen != "onnxruntime":
         raise ValueError("int8 runs on the onnxruntime engine only")
     if chosen in ("torch", "tensorrt"):

@@ -157,12 +157,9 @@ class AutoDenoiser(Denoiser):
         engine: str = "auto",
         threads: int = 0,
     ) -> None:
-        from fastdenoise.engines import ENGINES
+        from fastdenoise.engines import check_settings
 
-        if precision not in ("fp32", "fp16", "int8"):
-            raise ValueError(f"precision must be fp32, fp16 or int8, not {precision!r}")
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        check_settings(engine, precision)  # refused before any image, not at the first model
         self.device, self.learned = device, learned  # learned: FDNet's reading decides
         # passed on to whichever chosen method takes them (precision and engine: the models)
         self.settings = {"precision": precision, "engine": engine, "threads": threads}
