@@ -183,19 +183,17 @@ def method_fn(method: str, tile: int | None = DEFAULT_TILE, **params: Any) -> De
 
 
 def module_fn(module: Any, multiple: int = 1, device: str = "cpu") -> DenoiseFn:
-    """A denoise function for a torch module on whole images (mirror-padded to ``multiple``).
-    A gray image given to a colour module is replicated and averaged back, as `run` does."""
-    import torch
+    """A denoise function for a torch module on whole images (mirror-padded to ``multiple``),
+    run as the torch engine runs it: a gray image on a colour module is replicated and
+    averaged back, as `run` does."""
+    from fastdenoise.engines.torch_engine import TorchDenoiser
+    from fastdenoise.methods import TilePlan
+
+    denoiser = TorchDenoiser(module, TilePlan(multiple=multiple), device=device)
 
     def run(array: np.ndarray) -> np.ndarray:
         pixels = to_float(array.astype(np.float32) if array.dtype == np.float64 else array)
         height, width = pixels.shape[:2]
-        replicate = pixels.shape[2] == 1 and getattr(module, "channels", 1) == 3
-        padded = pad_to_multiple(np.repeat(pixels, 3, axis=2) if replicate else pixels, multiple)
-        x = torch.from_numpy(np.ascontiguousarray(padded.transpose(2, 0, 1)))[None].to(device)
-        with torch.inference_mode():
-            y = module(x)[0].float().cpu().numpy().transpose(1, 2, 0)
-        y = y[:height, :width]
-        return y.mean(axis=2, keepdims=True) if replicate else y
+        return denoiser(pad_to_multiple(pixels, multiple))[:height, :width]
 
     return run

@@ -364,7 +364,7 @@ class Trainer:
         model.eval()
         count = len(datasets.list_images(cfg.val))
         indices = sorted({round(i) for i in np.linspace(0, count - 1, min(cfg.val_count, count))})
-        fn = evaluate.module_fn(model.to(memory_format=torch.channels_last), model.multiple)
+        fn = evaluate.module_fn(model, model.multiple)  # channels_last, as the torch engine
         # a gray set is scored gray (noise on one channel), as `publish measure` and `run` do
         channels = 1 if datasets.is_gray_folder(cfg.val) else cfg.channels
         if cfg.val_noise:
