@@ -105,10 +105,8 @@ def trial_residual(denoiser: Denoiser, image: np.ndarray) -> tuple[float, Answer
         answers.append((region, result))
         return result[: crop.shape[0], : crop.shape[1]]
 
-    if whole:
-        residual = trial.flat_residual(image, denoise, crop=TRIAL_WHOLE, count=1)
-    else:
-        residual = trial.flat_residual(image, denoise)
+    crop, count = (TRIAL_WHOLE, 1) if whole else (trial.CROP, trial.MAX_CROPS)
+    residual = trial.flat_residual(image, denoise, crop=crop, count=count)
     return residual, answers[0] if whole and answers else None
 
 
